@@ -1,0 +1,102 @@
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import permissions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenRefreshView as BaseTokenRefreshView
+
+from orders_project.throttling import ClientScopedThrottle
+
+from .. import services
+from . import serializers as s
+
+
+class AnonymousEndpoint(APIView):
+    """Endpoints used before one has credentials: no authentication is read
+    (a stale token must not block a login) and clients are throttled by address."""
+
+    authentication_classes = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [ClientScopedThrottle]
+
+
+class RegisterView(AnonymousEndpoint):
+    throttle_scope = "register"
+
+    @extend_schema(request=s.RegisterSerializer, responses={201: s.UserSerializer},
+                   summary="Register a customer", tags=["auth"])
+    def post(self, request):
+        serializer = s.RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_register(**serializer.validated_data)
+        return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenObtainView(AnonymousEndpoint):
+    throttle_scope = "login"
+
+    @extend_schema(request=s.LoginSerializer, responses={200: s.TokenPairSerializer},
+                   summary="Log in with e-mail and password", tags=["auth"])
+    def post(self, request):
+        serializer = s.LoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_authenticate(request=request, **serializer.validated_data)
+        return Response(services.user_tokens(user=user))
+
+
+class TokenRefreshView(BaseTokenRefreshView):
+    """A new access token and a rotated refresh token; the old refresh token is
+    blacklisted and refused from then on."""
+
+    authentication_classes = []
+    throttle_classes = [ClientScopedThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(request=s.RefreshSerializer, responses={200: s.TokenPairSerializer},
+                   summary="Refresh the token pair", tags=["auth"])
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+class LogoutView(APIView):
+    @extend_schema(request=s.RefreshSerializer,
+                   responses={204: OpenApiResponse(description="The refresh token is blacklisted.")},
+                   summary="Log out (blacklist a refresh token)", tags=["auth"])
+    def post(self, request):
+        serializer = s.RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.user_logout(user=request.user, refresh=serializer.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    @extend_schema(responses={200: s.UserSerializer}, summary="The current user", tags=["auth"])
+    def get(self, request):
+        return Response(s.UserSerializer(request.user).data)
+
+
+class OtpStartView(AnonymousEndpoint):
+    throttle_scope = "otp"
+
+    @extend_schema(request=s.OtpStartSerializer, responses={200: s.OtpStartResponseSerializer},
+                   summary="Mail a one-time login code", tags=["auth"])
+    def post(self, request):
+        serializer = s.OtpStartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        code = services.otp_start(email=serializer.validated_data["email"])
+        body = {"detail": "A login code was sent.", "expires_in": settings.OTP_TTL_SECONDS}
+        if settings.DEBUG:
+            body["dev_code"] = code
+        return Response(body)
+
+
+class OtpVerifyView(AnonymousEndpoint):
+    throttle_scope = "otp"
+
+    @extend_schema(request=s.OtpVerifySerializer, responses={200: s.TokenPairSerializer},
+                   summary="Log in with a one-time code", tags=["auth"])
+    def post(self, request):
+        serializer = s.OtpVerifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.otp_verify(**serializer.validated_data)
+        return Response(services.user_tokens(user=user))

@@ -1,0 +1,100 @@
+"""One error shape for every 4xx and 5xx (SPEC §3).
+
+DRF views get it from drf-standardized-errors (the EXCEPTION_HANDLER setting).
+Everything Django answers outside DRF -- an unknown URL, a body too large, a
+CSRF failure, an exception in a middleware, a 500 in DEBUG -- goes through
+`JsonErrorMiddleware`, which rewrites any error response that is not already
+JSON into the same shape, so no client ever sees an HTML error page.
+"""
+
+import logging
+
+from django.http import JsonResponse
+
+logger = logging.getLogger(__name__)
+
+# Codes for errors Django raises by itself, by status.
+_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+    500: "error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+}
+_DETAILS = {
+    400: "Bad request.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "The request body is too large.",
+    500: "A server error occurred.",
+    503: "The service is temporarily unavailable.",
+}
+
+
+def error_body(code: str, detail: str, attr: str | None = None, *, status: int) -> dict:
+    """The SPEC's error document for one error."""
+    return {
+        "type": "server_error" if status >= 500 else "client_error",
+        "errors": [{"code": code, "detail": detail, "attr": attr}],
+    }
+
+
+def error_response(
+    status: int,
+    code: str | None = None,
+    detail: str | None = None,
+    attr: str | None = None,
+    **extra,
+) -> JsonResponse:
+    code = code or _CODES.get(status, "error")
+    detail = detail or _DETAILS.get(status, "Error.")
+    return JsonResponse({**error_body(code, detail, attr, status=status), **extra}, status=status)
+
+
+def _is_json(response) -> bool:
+    return response.get("Content-Type", "").startswith("application/json")
+
+
+class JsonErrorMiddleware:
+    """Rewrites non-JSON error responses (Django's own 400/403/404/413/500
+    pages, debug pages included) into the SPEC's error shape."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code < 400 or _is_json(response) or response.streaming:
+            return response
+        rewritten = error_response(response.status_code)
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if header in response:
+                rewritten[header] = response[header]
+        return rewritten
+
+    def process_exception(self, request, exception):
+        # Only exceptions from views reach here. Django would log them and
+        # render an HTML page (a traceback in DEBUG); log with the request id
+        # and answer JSON instead. Http404/PermissionDenied/SuspiciousOperation
+        # keep Django's handling (their status codes), then get rewritten above.
+        from django.core.exceptions import PermissionDenied, SuspiciousOperation
+        from django.http import Http404
+
+        if isinstance(exception, Http404 | PermissionDenied | SuspiciousOperation):
+            return None
+        logger.error(
+            "Unhandled exception on %s %s", request.method, request.path, exc_info=exception
+        )
+        return error_response(500)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: the admin's forms are the only CSRF-protected pages."""
+    return error_response(403, "csrf_failed", f"CSRF verification failed: {reason}")

@@ -1,0 +1,83 @@
+"""Liveness and readiness (SPEC §3).
+
+`/healthz` says the process is up and touches nothing else. `/readyz` checks
+the database and the Celery broker, each bounded by a short timeout, and names
+the check that failed in a 503.
+"""
+
+import logging
+from pathlib import Path
+
+import redis
+from django.conf import settings
+from django.db import connections
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .errors import error_body
+
+logger = logging.getLogger(__name__)
+
+
+def check_database(alias: str = "default") -> None:
+    """Raises when the database does not answer a trivial query. The connect
+    timeout is set in DATABASES (DATABASE_CONNECT_TIMEOUT)."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def check_broker() -> None:
+    """Raises when the Celery broker cannot be reached."""
+    url = settings.CELERY_BROKER_URL
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        timeout = settings.REDIS_TIMEOUT
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    elif url.startswith("filesystem://"):
+        folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+        if not folder.is_dir():
+            raise OSError(f"broker folder {folder} is missing")
+    else:
+        from .celery import app
+
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=settings.REDIS_TIMEOUT)
+
+
+CHECKS = {"database": check_database, "broker": check_broker}
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    results, failed = {}, []
+    for name, check in CHECKS.items():
+        try:
+            check()
+        except Exception as exc:  # any failure of a dependency means "not ready"
+            logger.warning("Readiness check %s failed: %s", name, exc)
+            results[name] = "unavailable"
+            failed.append(name)
+        else:
+            results[name] = "ok"
+    if not failed:
+        return JsonResponse({"status": "ok", "checks": results})
+    body = error_body(
+        "service_unavailable", f"Unavailable: {', '.join(failed)}.", failed[0], status=503
+    )
+    body["errors"] = [
+        {"code": "service_unavailable", "detail": f"The {name} check failed.", "attr": name}
+        for name in failed
+    ]
+    return JsonResponse({"status": "unavailable", "checks": results, **body}, status=503)

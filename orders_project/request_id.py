@@ -1,0 +1,66 @@
+"""Request ids: taken from `X-Request-ID` or generated, echoed in the response
+and attached to every log line written while the request is handled.
+
+Small enough to keep here: django-guid does the same but echoes any header
+value unchecked, and a request id ends up in every log line, so it is bounded
+to a safe alphabet and length first.
+"""
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+
+HEADER = "X-Request-ID"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+_request_id: ContextVar[str] = ContextVar("request_id", default="-")
+
+
+def get_request_id() -> str:
+    """The id of the request being handled in this context, or "-" outside one."""
+    return _request_id.get()
+
+
+def set_request_id(value: str):
+    """Bind an id to the current context (a request, or a task run); returns a reset token."""
+    return _request_id.set(value)
+
+
+def reset_request_id(token) -> None:
+    _request_id.reset(token)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def clean_request_id(value: str | None) -> str:
+    """The client's id when it is safe to log, else a fresh one."""
+    if value and _SAFE_ID.match(value):
+        return value
+    return new_request_id()
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = clean_request_id(request.headers.get(HEADER))
+        request.request_id = request_id
+        token = set_request_id(request_id)
+        try:
+            response = self.get_response(request)
+            response[HEADER] = request_id
+            return response
+        finally:
+            reset_request_id(token)
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Adds `request_id` to every log record (the formatter prints it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = get_request_id()
+        return True

@@ -1,0 +1,32 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_schema_documents_auth_schemes_and_error_responses(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["jwtAuth"]["scheme"] == "bearer"
+    assert schemes["ApiKeyAuth"] == {**schemes["ApiKeyAuth"], "in": "header", "name": "X-API-Key"}
+    me = schema["paths"]["/api/v1/auth/me/"]["get"]
+    assert {"jwtAuth": []} in me["security"] and {"ApiKeyAuth": []} in me["security"]
+    assert {"200", "401", "500"} <= set(me["responses"])
+    register = schema["paths"]["/api/v1/auth/register/"]["post"]
+    assert {"201", "400", "429"} <= set(register["responses"])
+
+
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
+def test_the_docs_pages_load_their_assets_from_this_server(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/" in html
+    assert "cdn" not in html.lower() and "https://" not in html
+
+
+def test_the_sidecar_assets_are_served(client):
+    response = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert response.status_code == 200

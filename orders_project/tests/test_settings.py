@@ -1,0 +1,94 @@
+"""Settings come from the environment; production refuses to start unsafely."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "a-long-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+    "ALLOWED_HOSTS": "orders.example.com",
+}
+
+
+def run_python(code: str, **env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    clean.update({"DJANGO_SETTINGS_MODULE": "orders_project.settings", **env})
+    return subprocess.run(
+        [sys.executable, *code],
+        cwd=BASE_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def show(setting: str, **env) -> str:
+    result = run_python(
+        [
+            "-c",
+            f"import django; django.setup(); from django.conf import settings; "
+            f"print(repr(settings.{setting}))",
+        ],
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = run_python(["manage.py", "check"], DEBUG="0")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_check_deploy_is_clean_with_production_values():
+    result = run_python(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_local_defaults_need_no_configuration(tmp_path):
+    env = {"DEBUG": "1", "DATABASE_URL": "", "REDIS_URL": ""}
+    assert show("DATABASES['default']['ENGINE']", **env) == "'django.db.backends.sqlite3'"
+    assert show("CELERY_BROKER_URL", **env) == "'filesystem://'"
+    assert "LocMemCache" in show("CACHES['default']['BACKEND']", **env)
+    assert show("EMAIL_BACKEND", **env) == "'django.core.mail.backends.console.EmailBackend'"
+
+
+def test_database_redis_and_cors_come_from_the_environment():
+    env = {
+        **PRODUCTION,
+        "DATABASE_URL": "postgres://u:p@db.internal:5433/shop",
+        "REDIS_URL": "redis://cache.internal:6380/2",
+        "CORS_ALLOWED_ORIGINS": "https://shop.example.com,https://app.example.com",
+    }
+    assert show("DATABASES['default']['HOST']", **env) == "'db.internal'"
+    assert show("DATABASES['default']['OPTIONS']['connect_timeout']", **env) == "2"
+    assert show("CELERY_BROKER_URL", **env) == "'redis://cache.internal:6380/2'"
+    assert show("CACHES['default']['LOCATION']", **env) == "'redis://cache.internal:6380/2'"
+    assert show("CORS_ALLOWED_ORIGINS", **env) == (
+        "['https://shop.example.com', 'https://app.example.com']"
+    )
+    assert show("PASSWORD_HASHERS[0]", **env) == (
+        "'django.contrib.auth.hashers.Argon2PasswordHasher'"
+    )
+
+
+def test_the_celery_app_uses_the_database_scheduler_and_finds_tasks():
+    result = run_python(
+        [
+            "-c",
+            "import django; django.setup(); from orders_project.celery import app; "
+            "print(app.main, app.conf.beat_scheduler)",
+        ],
+        DEBUG="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "orders_project",
+        "django_celery_beat.schedulers:DatabaseScheduler",
+    ]
