@@ -1,8 +1,12 @@
+import io
+import logging
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import StaffFactory, UserFactory
+from orders_project.request_id import RequestIdLogFilter
 
 
 @pytest.fixture(autouse=True)
@@ -33,3 +37,18 @@ def auth_client(user):
     client = APIClient()
     client.force_authenticate(user)
     return client
+
+
+@pytest.fixture
+def log_lines(settings):
+    """Log output formatted as the project's console handler formats it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdLogFilter())
+    handler.setFormatter(logging.Formatter(settings.LOGGING["formatters"]["default"]["format"]))
+    loggers = [logging.getLogger(), logging.getLogger("django")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield lambda: stream.getvalue().splitlines()
+    for logger in loggers:
+        logger.removeHandler(handler)

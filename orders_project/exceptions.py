@@ -43,6 +43,10 @@ class _DomainAPIException(exceptions.APIException):
     def __init__(self, error: DomainError):
         self.status_code = error.status_code
         self.wait = getattr(error, "wait", None)
+        if error.status_code == 401:
+            # A 401 must say how to authenticate (RFC 9110).
+            self.auth_header = 'Bearer realm="api"'
+
         detail = {error.attr: [error.detail]} if error.attr else error.detail
         super().__init__(detail=detail, code=error.code)
 

@@ -8,11 +8,14 @@ to a safe alphabet and length first.
 
 import logging
 import re
+import time
 import uuid
 from contextvars import ContextVar
 
 HEADER = "X-Request-ID"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+access_logger = logging.getLogger("orders_project.access")
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -50,9 +53,18 @@ class RequestIdMiddleware:
         request_id = clean_request_id(request.headers.get(HEADER))
         request.request_id = request_id
         token = set_request_id(request_id)
+        started = time.perf_counter()
         try:
             response = self.get_response(request)
             response[HEADER] = request_id
+            # The access log line, written while the id is still bound.
+            access_logger.info(
+                "%s %s %s %.1fms",
+                request.method,
+                request.get_full_path(),
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
             return response
         finally:
             reset_request_id(token)

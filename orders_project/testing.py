@@ -1,5 +1,10 @@
 """Helpers shared by the test suites of every app."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from rest_framework.test import APIClient
 
 
@@ -30,3 +35,21 @@ def assert_error(
         assert set(error) == {"code", "detail", "attr"}, error
         assert error["detail"]
     return body
+
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def run_python(args: list[str], settings_module: str = "orders_project.settings", **env):
+    """Run Python in a fresh process from the project folder, with DEBUG and
+    SECRET_KEY taken only from `env`: for what is decided at start-up."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    clean.update({"DJANGO_SETTINGS_MODULE": settings_module, **env})
+    return subprocess.run(  # noqa: S603 (our own interpreter, arguments from tests)
+        [sys.executable, *args],
+        cwd=BASE_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

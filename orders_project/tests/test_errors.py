@@ -1,11 +1,7 @@
 """Every 4xx and 5xx is JSON in the SPEC's shape, whatever produced it."""
 
-import io
-import logging
-
 import pytest
 
-from orders_project.request_id import RequestIdLogFilter
 from orders_project.testing import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -67,21 +63,6 @@ def test_permission_denied_is_a_403_in_the_shape(client, user):
     csrf_client = Client(enforce_csrf_checks=True)
     response = csrf_client.post("/admin/login/", {"username": "x", "password": "y"})
     assert_error(response, 403, "csrf_failed")
-
-
-@pytest.fixture
-def log_lines(settings):
-    """Log output formatted as the project's console handler formats it."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdLogFilter())
-    handler.setFormatter(logging.Formatter(settings.LOGGING["formatters"]["default"]["format"]))
-    loggers = [logging.getLogger(), logging.getLogger("django")]
-    for logger in loggers:
-        logger.addHandler(handler)
-    yield lambda: stream.getvalue().splitlines()
-    for logger in loggers:
-        logger.removeHandler(handler)
 
 
 @pytest.mark.urls(BOOM_URLS)

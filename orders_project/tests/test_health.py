@@ -1,16 +1,10 @@
 import json
-import os
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.test import override_settings
 
-from orders_project.testing import assert_error
-
-BASE_DIR = Path(__file__).resolve().parents[2]
+from orders_project.testing import assert_error, run_python
 
 
 def closed_port() -> int:
@@ -44,24 +38,16 @@ def test_readyz_names_the_broker_when_it_is_unreachable(client):
 def test_readyz_names_the_database_when_it_is_unreachable():
     # A fresh process pointed at a closed port: the real connection attempt fails.
     port = closed_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/orders",
-        "DJANGO_SETTINGS_MODULE": "orders_project.test_settings",
-    }
     script = (
         "import django, json; django.setup();"
         "from django.test.utils import setup_test_environment; setup_test_environment();"
         "from django.test import Client; r = Client().get('/readyz');"
         "print(json.dumps({'status': r.status_code, 'body': r.json()}))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_python(
+        ["-c", script],
+        settings_module="orders_project.test_settings",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/orders",
     )
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])

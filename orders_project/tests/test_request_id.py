@@ -26,3 +26,10 @@ def test_error_responses_carry_the_request_id_too(client):
 def test_an_unsafe_request_id_is_replaced(unsafe):
     cleaned = clean_request_id(unsafe)
     assert cleaned != unsafe and len(cleaned) == 32
+
+
+def test_each_request_writes_an_access_line_with_its_id(client, log_lines):
+    client.get("/healthz", HTTP_X_REQUEST_ID="trace-me")
+    access = [line for line in log_lines() if "orders_project.access" in line]
+    assert len(access) == 1, log_lines()
+    assert "[trace-me]" in access[0] and "GET /healthz 200 " in access[0]

@@ -1,29 +1,12 @@
 """Settings come from the environment; production refuses to start unsafely."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+from orders_project.testing import run_python
 
-BASE_DIR = Path(__file__).resolve().parents[2]
 PRODUCTION = {
     "DEBUG": "0",
     "SECRET_KEY": "a-long-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
     "ALLOWED_HOSTS": "orders.example.com",
 }
-
-
-def run_python(code: str, **env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
-    clean.update({"DJANGO_SETTINGS_MODULE": "orders_project.settings", **env})
-    return subprocess.run(
-        [sys.executable, *code],
-        cwd=BASE_DIR,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def show(setting: str, **env) -> str:
