@@ -31,13 +31,13 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Personal info", {"fields": ("first_name", "last_name")}),
-        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups",
-                                    "user_permissions")}),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),
-    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -79,7 +79,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         api_key, raw = services.api_key_create(user=obj.user, name=obj.name)
         # The admin goes on with `obj` (redirects, log entry): point it at the saved key.
         obj.pk = api_key.pk
-        obj.prefix, obj.key_hash, obj.created_at = api_key.prefix, api_key.key_hash, api_key.created_at
+        obj.prefix, obj.key_hash = api_key.prefix, api_key.key_hash
+        obj.created_at = api_key.created_at
         messages.warning(
             request,
             f"The new API key is {raw} — copy it now: it is stored hashed and will not be "

@@ -49,6 +49,7 @@ class OtpStartResponseSerializer(serializers.Serializer):
 
 class OtpVerifySerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
+    # [0-9], not \d: \d also matches other scripts' digits, which can never be the code.
     code = serializers.RegexField(
-        r"^\d{6}$", max_length=6, error_messages={"invalid": "Enter the 6-digit code."}
+        r"^[0-9]{6}$", max_length=6, error_messages={"invalid": "Enter the 6-digit code."}
     )

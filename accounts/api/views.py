@@ -23,8 +23,12 @@ class AnonymousEndpoint(APIView):
 class RegisterView(AnonymousEndpoint):
     throttle_scope = "register"
 
-    @extend_schema(request=s.RegisterSerializer, responses={201: s.UserSerializer},
-                   summary="Register a customer", tags=["auth"])
+    @extend_schema(
+        request=s.RegisterSerializer,
+        responses={201: s.UserSerializer},
+        summary="Register a customer",
+        tags=["auth"],
+    )
     def post(self, request):
         serializer = s.RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -35,8 +39,12 @@ class RegisterView(AnonymousEndpoint):
 class TokenObtainView(AnonymousEndpoint):
     throttle_scope = "login"
 
-    @extend_schema(request=s.LoginSerializer, responses={200: s.TokenPairSerializer},
-                   summary="Log in with e-mail and password", tags=["auth"])
+    @extend_schema(
+        request=s.LoginSerializer,
+        responses={200: s.TokenPairSerializer},
+        summary="Log in with e-mail and password",
+        tags=["auth"],
+    )
     def post(self, request):
         serializer = s.LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -52,16 +60,23 @@ class TokenRefreshView(BaseTokenRefreshView):
     throttle_classes = [ClientScopedThrottle]
     throttle_scope = "login"
 
-    @extend_schema(request=s.RefreshSerializer, responses={200: s.TokenPairSerializer},
-                   summary="Refresh the token pair", tags=["auth"])
+    @extend_schema(
+        request=s.RefreshSerializer,
+        responses={200: s.TokenPairSerializer},
+        summary="Refresh the token pair",
+        tags=["auth"],
+    )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
 
 
 class LogoutView(APIView):
-    @extend_schema(request=s.RefreshSerializer,
-                   responses={204: OpenApiResponse(description="The refresh token is blacklisted.")},
-                   summary="Log out (blacklist a refresh token)", tags=["auth"])
+    @extend_schema(
+        request=s.RefreshSerializer,
+        responses={204: OpenApiResponse(description="The refresh token is blacklisted.")},
+        summary="Log out (blacklist a refresh token)",
+        tags=["auth"],
+    )
     def post(self, request):
         serializer = s.RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -78,8 +93,12 @@ class MeView(APIView):
 class OtpStartView(AnonymousEndpoint):
     throttle_scope = "otp"
 
-    @extend_schema(request=s.OtpStartSerializer, responses={200: s.OtpStartResponseSerializer},
-                   summary="Mail a one-time login code", tags=["auth"])
+    @extend_schema(
+        request=s.OtpStartSerializer,
+        responses={200: s.OtpStartResponseSerializer},
+        summary="Mail a one-time login code",
+        tags=["auth"],
+    )
     def post(self, request):
         serializer = s.OtpStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -93,8 +112,12 @@ class OtpStartView(AnonymousEndpoint):
 class OtpVerifyView(AnonymousEndpoint):
     throttle_scope = "otp"
 
-    @extend_schema(request=s.OtpVerifySerializer, responses={200: s.TokenPairSerializer},
-                   summary="Log in with a one-time code", tags=["auth"])
+    @extend_schema(
+        request=s.OtpVerifySerializer,
+        responses={200: s.TokenPairSerializer},
+        summary="Log in with a one-time code",
+        tags=["auth"],
+    )
     def post(self, request):
         serializer = s.OtpVerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
