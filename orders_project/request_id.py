@@ -74,5 +74,8 @@ class RequestIdLogFilter(logging.Filter):
     """Adds `request_id` to every log record (the formatter prints it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = get_request_id()
+        # django.request logs a response after the middleware has returned;
+        # its records carry the request itself.
+        request = getattr(record, "request", None)
+        record.request_id = getattr(request, "request_id", None) or get_request_id()
         return True

@@ -20,6 +20,15 @@ def test_healthz_answers_ok_without_touching_dependencies(client):
     assert response.json() == {"status": "ok"}
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_other_methods_with_a_json_405(path):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post(path)
+    assert_error(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET, HEAD"
+
+
 @pytest.mark.django_db
 def test_readyz_is_ok_when_database_and_broker_answer(client):
     response = client.get("/readyz")

@@ -33,3 +33,10 @@ def test_each_request_writes_an_access_line_with_its_id(client, log_lines):
     access = [line for line in log_lines() if "orders_project.access" in line]
     assert len(access) == 1, log_lines()
     assert "[trace-me]" in access[0] and "GET /healthz 200 " in access[0]
+
+
+@pytest.mark.django_db
+def test_djangos_own_response_warnings_carry_the_request_id(client, log_lines):
+    client.get("/api/v1/auth/me/", HTTP_X_REQUEST_ID="who-am-i")
+    warnings = [line for line in log_lines() if "django.request" in line]
+    assert warnings and all("[who-am-i]" in line for line in warnings), log_lines()
