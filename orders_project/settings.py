@@ -216,9 +216,14 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON_RATE", default="3000/min"),
         "user": env.str("THROTTLE_USER_RATE", default="20000/min"),
-        "login": env.str("THROTTLE_LOGIN_RATE", default="30/min"),
+        # Per client address:
+        "login": env.str("THROTTLE_LOGIN_RATE", default="60/min"),
         "register": env.str("THROTTLE_REGISTER_RATE", default="30/min"),
-        "otp": env.str("THROTTLE_OTP_RATE", default="20/min"),
+        "refresh": env.str("THROTTLE_REFRESH_RATE", default="120/min"),
+        "otp_start": env.str("THROTTLE_OTP_START_RATE", default="20/min"),
+        "otp_verify": env.str("THROTTLE_OTP_VERIFY_RATE", default="60/min"),
+        # Per e-mail address, whatever the client:
+        "login_account": env.str("THROTTLE_LOGIN_ACCOUNT_RATE", default="10/min"),
     },
     # Behind a proxy set NUM_PROXIES so the client address comes from
     # X-Forwarded-For; by default it is REMOTE_ADDR (a header can be forged).

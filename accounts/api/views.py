@@ -8,6 +8,7 @@ from rest_framework_simplejwt.views import TokenRefreshView as BaseTokenRefreshV
 from orders_project.throttling import ClientScopedThrottle
 
 from .. import services
+from ..throttles import LoginAccountThrottle
 from . import serializers as s
 
 
@@ -37,6 +38,7 @@ class RegisterView(AnonymousEndpoint):
 
 
 class TokenObtainView(AnonymousEndpoint):
+    throttle_classes = [ClientScopedThrottle, LoginAccountThrottle]
     throttle_scope = "login"
 
     @extend_schema(
@@ -58,7 +60,7 @@ class TokenRefreshView(BaseTokenRefreshView):
 
     authentication_classes = []
     throttle_classes = [ClientScopedThrottle]
-    throttle_scope = "login"
+    throttle_scope = "refresh"
 
     @extend_schema(
         request=s.RefreshSerializer,
@@ -91,7 +93,7 @@ class MeView(APIView):
 
 
 class OtpStartView(AnonymousEndpoint):
-    throttle_scope = "otp"
+    throttle_scope = "otp_start"
 
     @extend_schema(
         request=s.OtpStartSerializer,
@@ -110,7 +112,8 @@ class OtpStartView(AnonymousEndpoint):
 
 
 class OtpVerifyView(AnonymousEndpoint):
-    throttle_scope = "otp"
+    # Guessing is bounded by each code's five tries; this bounds the traffic.
+    throttle_scope = "otp_verify"
 
     @extend_schema(
         request=s.OtpVerifySerializer,

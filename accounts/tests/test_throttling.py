@@ -4,9 +4,10 @@ import pytest
 
 from accounts.models import OneTimeCode, User
 from accounts.services import user_tokens
-from accounts.tests.factories import PASSWORD
+from accounts.tests.factories import PASSWORD, UserFactory
+from accounts.throttles import LoginAccountThrottle
 from orders_project.testing import assert_error
-from orders_project.throttling import ClientScopedThrottle
+from orders_project.throttling import ClientScopedThrottle, FixedWindowMixin
 
 pytestmark = pytest.mark.django_db
 
@@ -19,17 +20,22 @@ NOW = WINDOW_START + 20
 @pytest.fixture
 def clock(monkeypatch):
     now = {"t": float(NOW)}
-    monkeypatch.setattr(ClientScopedThrottle, "timer", lambda self: now["t"])
+    monkeypatch.setattr(FixedWindowMixin, "timer", lambda self: now["t"], raising=False)
     return now
 
 
 @pytest.fixture
 def three_a_minute(monkeypatch, clock):
-    monkeypatch.setattr(
-        ClientScopedThrottle,
-        "THROTTLE_RATES",
-        {"login": "3/min", "register": "3/min", "otp": "3/min"},
-    )
+    rates = {
+        "login": "3/min",
+        "register": "3/min",
+        "refresh": "3/min",
+        "otp_start": "3/min",
+        "otp_verify": "3/min",
+        "login_account": "1000/min",
+    }
+    monkeypatch.setattr(ClientScopedThrottle, "THROTTLE_RATES", rates)
+    monkeypatch.setattr(LoginAccountThrottle, "THROTTLE_RATES", rates)
     return clock
 
 
@@ -73,17 +79,20 @@ def test_failed_logins_count_against_the_login_budget(api_client, user, three_a_
     assert_throttled(login(api_client, user))
 
 
-def test_token_refresh_shares_the_login_budget(api_client, user, three_a_minute):
+def test_token_refresh_has_its_own_budget(api_client, user, three_a_minute):
     for _ in range(3):
         assert login(api_client, user).status_code == 200
 
-    response = api_client.post(
-        "/api/v1/auth/token/refresh/",
-        {"refresh": user_tokens(user=user)["refresh"]},
-        format="json",
-    )
+    def refresh():
+        return api_client.post(
+            "/api/v1/auth/token/refresh/",
+            {"refresh": user_tokens(user=user)["refresh"]},
+            format="json",
+        )
 
-    assert_throttled(response)
+    for _ in range(3):
+        assert refresh().status_code == 200
+    assert_throttled(refresh())
 
 
 def test_registration_is_throttled_after_the_rate(api_client, three_a_minute):
@@ -103,18 +112,20 @@ def test_otp_start_is_throttled_after_the_rate(api_client, mailoutbox, three_a_m
     assert OneTimeCode.objects.count() == 3
 
 
-def test_otp_verify_shares_the_otp_budget(api_client, mailoutbox, three_a_minute):
+def test_otp_verify_is_throttled_on_its_own_budget(api_client, mailoutbox, three_a_minute):
+    otp_start(api_client)
+
+    def verify():
+        return api_client.post(
+            "/api/v1/auth/otp/verify/",
+            {"email": "otp@example.com", "code": "000000"},
+            format="json",
+        )
+
     for _ in range(3):
-        otp_start(api_client)
-
-    response = api_client.post(
-        "/api/v1/auth/otp/verify/",
-        {"email": "otp@example.com", "code": "123456"},
-        format="json",
-    )
-
-    assert_throttled(response)
-    assert OneTimeCode.objects.filter(attempts__gt=0).count() == 0
+        assert verify().status_code == 400
+    assert_throttled(verify())
+    assert OneTimeCode.objects.get().attempts <= 3
 
 
 def test_each_scope_has_its_own_budget(api_client, user, mailoutbox, three_a_minute):
@@ -161,8 +172,20 @@ def test_retry_after_counts_down_to_the_end_of_the_window(api_client, user, thre
     assert_throttled(login(api_client, user), wait=5)
 
 
-def test_the_default_login_rate_allows_thirty_a_minute(api_client, user, clock):
-    for _ in range(30):
-        assert login(api_client, user, "Wrong-Password-1").status_code == 401
+def test_one_account_gets_ten_logins_a_minute_from_any_number_of_addresses(api_client, user, clock):
+    for n in range(10):
+        response = login(api_client, user, "Wrong-Password-1", REMOTE_ADDR=f"203.0.113.{n}")
+        assert response.status_code == 401
+    assert_throttled(login(api_client, user, REMOTE_ADDR="203.0.113.99"))
 
-    assert_throttled(login(api_client, user))
+    # Other accounts are not locked out by it.
+    assert login(api_client, UserFactory(), REMOTE_ADDR="203.0.113.99").status_code == 200
+
+
+def test_one_address_gets_sixty_logins_a_minute_across_accounts(api_client, clock):
+    users = UserFactory.create_batch(6)
+    for _ in range(10):
+        for user in users:
+            assert login(api_client, user).status_code == 200
+
+    assert_throttled(login(api_client, users[0]))
