@@ -4,6 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from . import health
 
+admin.site.site_header = "Orders back office"
+admin.site.site_title = "Orders admin"
+admin.site.index_title = "Run the business"
+
 api_v1 = [
     path("auth/", include("accounts.api.urls")),
 ]
