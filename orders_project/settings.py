@@ -292,6 +292,7 @@ if not REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR),
         "data_folder_out": str(CELERY_BROKER_DIR),
+        "control_folder": str(CELERY_BROKER_DIR.parent / "control"),
         "store_processed": False,
     }
     # The file-system transport has no fan-out exchange for remote control.
