@@ -10,6 +10,7 @@ import smtplib
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -242,8 +243,6 @@ class InvalidCredentials(DomainError):
 
 def user_authenticate(*, email: str, password: str, request=None) -> User:
     """The active user with these credentials, or InvalidCredentials."""
-    from django.contrib.auth import authenticate
-
     user = authenticate(request, email=email, password=password)
     if user is None:
         raise InvalidCredentials()

@@ -46,7 +46,6 @@ class _DomainAPIException(exceptions.APIException):
         if error.status_code == 401:
             # A 401 must say how to authenticate (RFC 9110).
             self.auth_header = 'Bearer realm="api"'
-
         detail = {error.attr: [error.detail]} if error.attr else error.detail
         super().__init__(detail=detail, code=error.code)
 

@@ -16,8 +16,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from .errors import error_body
-
 logger = logging.getLogger(__name__)
 
 
@@ -76,11 +74,11 @@ def readyz(request):
             results[name] = "ok"
     if not failed:
         return JsonResponse({"status": "ok", "checks": results})
-    body = error_body(
-        "service_unavailable", f"Unavailable: {', '.join(failed)}.", failed[0], status=503
-    )
-    body["errors"] = [
-        {"code": "service_unavailable", "detail": f"The {name} check failed.", "attr": name}
-        for name in failed
-    ]
+    body = {
+        "type": "server_error",
+        "errors": [
+            {"code": "service_unavailable", "detail": f"The {name} check failed.", "attr": name}
+            for name in failed
+        ],
+    }
     return JsonResponse({"status": "unavailable", "checks": results, **body}, status=503)
