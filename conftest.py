@@ -9,6 +9,17 @@ from accounts.tests.factories import StaffFactory, UserFactory
 from orders_project.request_id import RequestIdLogFilter
 
 
+def pytest_collection_modifyitems(config, items):
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://...")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     # Throttle counters live in the cache (Redis in CI): each test starts at zero.

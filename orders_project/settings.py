@@ -277,6 +277,11 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
 
+# --- Shop ---------------------------------------------------------------------------
+
+# One currency for the whole shop (ISO 4217), shown on products and orders.
+CURRENCY = env.str("CURRENCY", default="USD").upper()
+
 # --- Accounts -----------------------------------------------------------------------
 
 OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=300)

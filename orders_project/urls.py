@@ -10,6 +10,7 @@ admin.site.index_title = "Run the business"
 
 api_v1 = [
     path("auth/", include("accounts.api.urls")),
+    path("", include("inventory.api.urls")),
 ]
 
 urlpatterns = [

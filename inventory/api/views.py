@@ -1,0 +1,128 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from orders_project.openapi import client_error_response
+
+from .. import selectors, services
+from ..filters import ProductFilter
+from . import serializers as s
+from .permissions import IsStaffOrReadOnly
+
+InsufficientStockResponse = client_error_response(409, "insufficient_stock")
+ProductInUseResponse = client_error_response(409, "product_in_use")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List products",
+        description="Active products; staff see inactive ones too, and the stock figures.",
+    ),
+    retrieve=extend_schema(summary="One product"),
+)
+@extend_schema(tags=["products"])
+class ProductViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The catalogue: anyone reads it, staff manage it. Stock changes only
+    through stock adjustments (here) and orders."""
+
+    permission_classes = [IsStaffOrReadOnly]
+    filterset_class = ProductFilter
+    # Ids are integers; a longer run of digits than a bigint holds is a 404,
+    # not a database error.
+    lookup_value_regex = r"[0-9]{1,18}"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.product_list(user=self.request.user)
+
+    def get_serializer_class(self):
+        if self.request and self.request.user.is_staff:
+            return s.StaffProductSerializer
+        return s.ProductSerializer
+
+    @extend_schema(
+        request=s.ProductWriteSerializer,
+        responses={201: s.StaffProductSerializer},
+        summary="Create a product (staff)",
+    )
+    def create(self, request):
+        serializer = s.ProductWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product = services.product_create(**serializer.validated_data)
+        return Response(s.StaffProductSerializer(product).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.ProductWriteSerializer,
+        responses={200: s.StaffProductSerializer},
+        summary="Change a product's catalogue fields (staff)",
+    )
+    def partial_update(self, request, pk=None):
+        product = self.get_object()
+        serializer = s.ProductWriteSerializer(product, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        product = services.product_update(product=product, data=serializer.validated_data)
+        return Response(s.StaffProductSerializer(product).data)
+
+    @extend_schema(
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            409: OpenApiResponse(
+                ProductInUseResponse,
+                description="The product was ordered: deactivate it instead.",
+            ),
+        },
+        summary="Delete a product that was never ordered (staff)",
+    )
+    def destroy(self, request, pk=None):
+        services.product_delete(product=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=s.StockAdjustmentSerializer,
+        responses={
+            201: s.StockAdjustmentResultSerializer,
+            409: OpenApiResponse(
+                InsufficientStockResponse,
+                description="On-hand stock would fall below what is reserved.",
+            ),
+        },
+        summary="Adjust on-hand stock (staff)",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="stock-adjustments",
+        permission_classes=[permissions.IsAdminUser],
+        filter_backends=[],
+    )
+    def stock_adjustments(self, request, pk=None):
+        product = self.get_object()
+        serializer = s.StockAdjustmentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product.movement = services.stock_adjust(
+            product=product, actor=request.user, **serializer.validated_data
+        )
+        return Response(
+            s.StockAdjustmentResultSerializer(product).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        responses={200: s.StockMovementSerializer(many=True)},
+        summary="The product's stock ledger, oldest first (staff)",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="stock-movements",
+        permission_classes=[permissions.IsAdminUser],
+        filter_backends=[],
+    )
+    def stock_movements(self, request, pk=None):
+        movements = selectors.stock_movement_list(product=self.get_object())
+        page = self.paginate_queryset(movements)
+        return self.get_paginated_response(s.StockMovementSerializer(page, many=True).data)

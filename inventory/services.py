@@ -1,0 +1,230 @@
+"""Catalogue and stock services: the only code that changes products or stock.
+
+Every change of on-hand or reserved stock takes the product row locks (through
+`inventory.locks`, in primary-key order), changes the counters with one
+`UPDATE ... SET x = x + delta` and writes a `StockMovement` per product, in the
+same transaction. The CHECK constraints on `Product` are the backstop.
+"""
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, IntegerField, Sum, Value, When
+from django.utils import timezone
+
+from .exceptions import InsufficientStock, InvalidAdjustment, ProductInUse, ProductUnavailable
+from .locks import lock_products
+from .models import MAX_STOCK, Product, StockMovement
+
+Kind = StockMovement.Kind
+
+CATALOGUE_FIELDS = ("sku", "name", "description", "price", "is_active", "low_stock_threshold")
+
+# Which way each adjustment reason may move stock; a correction goes either way.
+ADJUSTMENT_SIGNS = {Kind.RESTOCK: 1, Kind.RETURN: 1, Kind.DAMAGE: -1, Kind.CORRECTION: 0}
+
+
+class DuplicateSku(InvalidAdjustment):
+    code = "unique"
+    default_detail = "A product with this SKU already exists."
+
+
+# --- Catalogue --------------------------------------------------------------------
+
+
+def product_create(
+    *,
+    sku: str,
+    name: str,
+    price: Decimal,
+    description: str = "",
+    is_active: bool = True,
+    low_stock_threshold: int = 5,
+) -> Product:
+    """A new product, with no stock: stock arrives through `stock_adjust`."""
+    product = Product(
+        sku=sku,
+        name=name,
+        price=price,
+        description=description,
+        is_active=is_active,
+        low_stock_threshold=low_stock_threshold,
+    )
+    _save_catalogue(product)
+    return product
+
+
+def product_update(*, product: Product, data: Mapping) -> Product:
+    """Change catalogue fields; stock fields are not among them."""
+    unknown = set(data) - set(CATALOGUE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not catalogue fields: {sorted(unknown)}")
+    for field, value in data.items():
+        setattr(product, field, value)
+    _save_catalogue(product, update_fields=[*data, "updated_at"])
+    return product
+
+
+def _save_catalogue(product: Product, update_fields=None) -> None:
+    try:
+        # The savepoint keeps an outer transaction usable after a clash.
+        with transaction.atomic():
+            product.save(update_fields=update_fields)
+    except IntegrityError:
+        # Two requests raced for one SKU; the serializer's check saw it free.
+        if Product.objects.filter(sku=product.sku).exclude(pk=product.pk).exists():
+            raise DuplicateSku(attr="sku") from None
+        raise
+
+
+def product_was_ordered(product: Product) -> bool:
+    return product.movements.filter(kind=Kind.RESERVE).exists()
+
+
+@transaction.atomic
+def product_delete(*, product: Product) -> None:
+    """Delete a product that was never ordered; one that was must stay, for its
+    orders and its ledger, and is deactivated instead."""
+    if product_was_ordered(product):
+        raise ProductInUse()
+    product.delete()
+
+
+# --- Stock ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def stock_adjust(
+    *, product: Product, delta: int, reason: str, actor, note: str = ""
+) -> StockMovement:
+    """Change on-hand stock by `delta` for a staff reason (restock, correction,
+    damage, return) and record it. On-hand stock may not fall below what is
+    reserved. `product` is refreshed with the new figures."""
+    if reason not in ADJUSTMENT_SIGNS:
+        raise InvalidAdjustment(f'"{reason}" is not an adjustment reason.', attr="reason")
+    if delta == 0:
+        raise InvalidAdjustment("The change must not be zero.", attr="delta")
+    sign = ADJUSTMENT_SIGNS[reason]
+    if sign and (delta > 0) != (sign > 0):
+        word = "positive" if sign > 0 else "negative"
+        raise InvalidAdjustment(f"The reason {reason} needs a {word} delta.", attr="delta")
+
+    locked = lock_products([product.pk]).get(product.pk)
+    if locked is None:
+        raise ProductUnavailable("This product no longer exists.", product_id=product.pk)
+    on_hand = locked.stock_on_hand + delta
+    if on_hand < locked.stock_reserved:
+        raise InsufficientStock(
+            f"This would leave {on_hand} of {locked.sku} on hand, less than the "
+            f"{locked.stock_reserved} reserved for orders.",
+            product_id=locked.pk,
+            attr="delta",
+        )
+    if on_hand > MAX_STOCK:
+        raise InvalidAdjustment(f"On-hand stock cannot exceed {MAX_STOCK}.", attr="delta")
+    now = timezone.now()
+    Product.objects.filter(pk=locked.pk).update(
+        stock_on_hand=F("stock_on_hand") + delta, updated_at=now
+    )
+    product.stock_on_hand, product.stock_reserved = on_hand, locked.stock_reserved
+    product.updated_at = now
+    return StockMovement.objects.create(
+        product=product, kind=reason, quantity=delta, actor=actor, note=note
+    )
+
+
+@transaction.atomic
+def stock_reserve(*, order, lines: Mapping[int, int], actor=None) -> list[StockMovement]:
+    """Reserve `lines` ({product id: quantity}) for `order`, all or nothing.
+
+    Raises `ProductUnavailable` for a product that does not exist or is
+    inactive, and `InsufficientStock` naming the first product (by id) that has
+    less available than asked; then nothing is reserved.
+    """
+    if not lines or any(quantity <= 0 for quantity in lines.values()):
+        raise ValueError("Reserve at least one unit of each product.")
+    products = lock_products(lines)
+    for product_id in sorted(lines):
+        product = products.get(product_id)
+        if product is None or not product.is_active:
+            raise ProductUnavailable(product_id=product_id)
+        if product.stock_available < lines[product_id]:
+            raise InsufficientStock(
+                f"Not enough stock for {product.sku} ({product.name}): "
+                f"{lines[product_id]} requested, {product.stock_available} available.",
+                product_id=product_id,
+            )
+    _update_stock(reserved=lines)
+    return _record(Kind.RESERVE, lines, order=order, actor=actor)
+
+
+@transaction.atomic
+def stock_release(*, order, actor=None, note: str = "") -> list[StockMovement]:
+    """Give back whatever `order` still holds reserved (on cancel or failure).
+
+    What is held is read from the ledger, so a second release finds nothing
+    left and changes nothing. The caller holds the order's row lock."""
+    held = _held_by(order)
+    _update_stock(reserved={product_id: -quantity for product_id, quantity in held.items()})
+    return _record(Kind.RELEASE, {pid: -q for pid, q in held.items()}, order, actor, note)
+
+
+@transaction.atomic
+def stock_consume(*, order, actor=None, note: str = "") -> list[StockMovement]:
+    """Ship `order`: what it holds reserved leaves the warehouse, so on-hand
+    and reserved stock both drop. Like release, it happens at most once."""
+    held = _held_by(order)
+    out = {product_id: -quantity for product_id, quantity in held.items()}
+    _update_stock(on_hand=out, reserved=out)
+    return _record(Kind.SHIP, out, order, actor, note)
+
+
+def _held_by(order) -> dict[int, int]:
+    """Lock the products `order` has reserved and return what it still holds."""
+    product_ids = (
+        StockMovement.objects.filter(order=order, kind=Kind.RESERVE)
+        .values_list("product_id", flat=True)
+        .distinct()
+    )
+    lock_products(product_ids)
+    held = (
+        StockMovement.objects.filter(order=order, kind__in=StockMovement.RESERVED_KINDS)
+        .values("product_id")
+        .annotate(held=Sum("quantity"))
+    )
+    return {row["product_id"]: row["held"] for row in held if row["held"] > 0}
+
+
+def _update_stock(*, on_hand: Mapping[int, int] | None = None, reserved=None) -> None:
+    """One UPDATE adding per-product deltas to the counters (rows already locked)."""
+    changes = {}
+    if on_hand:
+        changes["stock_on_hand"] = F("stock_on_hand") + _per_product(on_hand)
+    if reserved:
+        changes["stock_reserved"] = F("stock_reserved") + _per_product(reserved)
+    if changes:
+        ids = set(on_hand or ()) | set(reserved or ())
+        Product.objects.filter(pk__in=ids).update(**changes, updated_at=timezone.now())
+
+
+def _per_product(deltas: Mapping[int, int]) -> Case:
+    return Case(
+        *(When(pk=product_id, then=Value(delta)) for product_id, delta in deltas.items()),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+
+
+def _record(kind, quantities: Mapping[int, int], order=None, actor=None, note: str = ""):
+    return StockMovement.objects.bulk_create(
+        StockMovement(
+            product_id=product_id,
+            kind=kind,
+            quantity=quantity,
+            order=order,
+            actor=actor,
+            note=note,
+        )
+        for product_id, quantity in sorted(quantities.items())
+    )
