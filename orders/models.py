@@ -1,9 +1,13 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from .statuses import OrderStatus
+
+MAX_LINES = 100
+MAX_QUANTITY = 10_000
 
 
 class Order(models.Model):
@@ -38,3 +42,86 @@ class Order(models.Model):
 
     def __str__(self):
         return f"Order #{self.pk}"
+
+
+class OrderLine(models.Model):
+    """One product of an order, with its SKU, name and price as they were when
+    the order was placed."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    # Ordered products cannot be deleted, only deactivated.
+    product = models.ForeignKey("inventory.Product", on_delete=models.PROTECT, related_name="+")
+    sku = models.CharField("SKU", max_length=64)
+    name = models.CharField(max_length=200)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    quantity = models.PositiveIntegerField()
+    line_total = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="order_line_product_once"),
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1, quantity__lte=MAX_QUANTITY),
+                name="order_line_quantity_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(unit_price__gte=0), name="order_line_unit_price_gte_0"
+            ),
+        ]
+        indexes = [models.Index(fields=["sku"], name="order_line_sku_idx")]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.sku}"
+
+
+class OrderEvent(models.Model):
+    """One entry of an order's history: placed, moved, or edited."""
+
+    class Type(models.TextChoices):
+        CREATED = "created", "Created"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        UPDATED = "updated", "Details updated"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=20, choices=Type.choices)
+    from_status = models.CharField(max_length=16, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=OrderStatus.choices, blank=True)
+    # Null when the system acted (the background worker).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    note = models.CharField(max_length=1000, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=["order", "created_at", "id"], name="order_event_order_idx")]
+
+    def __str__(self):
+        return f"{self.get_type_display()} ({self.from_status or '—'} → {self.to_status or '—'})"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a create request made with an `Idempotency-Key`,
+    kept so a retry of the same request gets it again instead of a second order."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.key} ({self.user_id})"

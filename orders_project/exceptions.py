@@ -17,9 +17,13 @@ class DomainError(Exception):
     code = "invalid"
     default_detail = "The request was refused."
 
-    def __init__(self, detail: str | None = None, *, attr: str | None = None):
+    def __init__(
+        self, detail: str | None = None, *, attr: str | None = None, code: str | None = None
+    ):
         self.detail = detail or self.default_detail
         self.attr = attr
+        if code:
+            self.code = code
         super().__init__(self.detail)
 
 

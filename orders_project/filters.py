@@ -1,6 +1,8 @@
 """Filter pieces shared by the apps' filter sets: strict about malformed values,
 so a bad query parameter is a 400 naming it rather than a silent no-op."""
 
+from datetime import UTC
+
 import django_filters
 from django import forms
 
@@ -37,3 +39,37 @@ class OrderingFilter(django_filters.OrderingFilter):
             descending = str(qs.query.order_by[-1]).startswith("-")
             qs = qs.order_by(*qs.query.order_by, "-pk" if descending else "pk")
         return qs
+
+
+class UtcDateTimeField(forms.DateTimeField):
+    """An ISO 8601 date-time (or date), converted to UTC. A value the
+    database could not take — an offset like -21:55, a year out of range
+    once converted — is refused here rather than by the database."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError("Enter a valid date/time.", code="invalid") from None
+
+
+class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
+# The largest id a bigint column holds.
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(django_filters.Filter):
+    """A whole-number id; anything else, or one past the column, is a 400."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)

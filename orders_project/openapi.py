@@ -1,10 +1,13 @@
 """OpenAPI descriptions of the errors drf-standardized-errors cannot infer:
 the business-rule refusals (409, 422) that services raise."""
 
+import functools
+
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import serializers
 
 
+@functools.cache
 def client_error_response(status: int, *codes: str) -> type[serializers.Serializer]:
     """A response serializer for a client error with these codes, in the SPEC's
     error shape; use it in `@extend_schema(responses={status: ...})`."""

@@ -11,6 +11,7 @@ admin.site.index_title = "Run the business"
 api_v1 = [
     path("auth/", include("accounts.api.urls")),
     path("", include("inventory.api.urls")),
+    path("", include("orders.api.urls")),
 ]
 
 urlpatterns = [

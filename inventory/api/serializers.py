@@ -5,6 +5,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
+from orders_project.serializers import ActorField
+
 from ..models import MAX_STOCK, Product, StockMovement
 
 
@@ -71,16 +73,12 @@ class ProductWriteSerializer(serializers.ModelSerializer):
 
 class StockMovementSerializer(serializers.ModelSerializer):
     order = serializers.PrimaryKeyRelatedField(source="order_id", read_only=True)
-    actor = serializers.SerializerMethodField(help_text='The user\'s e-mail, or "system".')
+    actor = ActorField()
 
     class Meta:
         model = StockMovement
         fields = ("id", "kind", "quantity", "order", "actor", "note", "created_at")
         read_only_fields = fields
-
-    @extend_schema_field(OpenApiTypes.STR)
-    def get_actor(self, movement) -> str:
-        return movement.actor.email if movement.actor_id else "system"
 
 
 class StockAdjustmentSerializer(serializers.Serializer):

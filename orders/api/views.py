@@ -1,0 +1,204 @@
+import re
+
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from accounts.models import User
+from orders_project.openapi import client_error_response
+
+from .. import selectors, services
+from ..filters import OrderFilter
+from ..idempotency import idempotent, request_fingerprint
+from ..models import Order
+from . import serializers as s
+
+InsufficientStockResponse = client_error_response(409, "insufficient_stock")
+InvalidTransitionResponse = client_error_response(409, "invalid_transition")
+IdempotencyKeyReusedResponse = client_error_response(422, "idempotency_key_reused")
+
+# Printable ASCII without spaces, as Stripe and the IETF draft use.
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+idempotency_key_parameter = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=(
+        "Up to 255 printable characters. Retrying the same request with the same key "
+        "within 24 hours answers the first response again, with `Idempotent-Replayed: true`, "
+        "and makes no second order; the same key with another body is a 422."
+    ),
+)
+moved = OpenApiResponse(
+    InvalidTransitionResponse, description="The status table does not allow this move."
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List orders",
+        description="A customer's own orders; staff see every order. Newest first.",
+    ),
+    retrieve=extend_schema(summary="One order with its items"),
+)
+@extend_schema(tags=["orders"])
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Orders: customers place and follow their own, staff run all of them.
+    Another customer's order answers 404."""
+
+    serializer_class = s.OrderSerializer
+    filterset_class = OrderFilter
+    lookup_value_regex = r"[0-9]{1,18}"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the OpenAPI generator
+            return Order.objects.none()
+        return selectors.order_list(user=self.request.user)
+
+    def _respond(self, order, status_code=status.HTTP_200_OK):
+        """The order as it now is, freshly read with its items."""
+        order = self.get_queryset().get(pk=order.pk)
+        return Response(s.OrderSerializer(order).data, status=status_code)
+
+    @extend_schema(
+        request=s.OrderCreateSerializer,
+        parameters=[idempotency_key_parameter],
+        responses={
+            201: s.OrderSerializer,
+            409: OpenApiResponse(
+                InsufficientStockResponse,
+                description="Not enough stock for a line; nothing was reserved.",
+            ),
+            422: OpenApiResponse(
+                IdempotencyKeyReusedResponse,
+                description="The Idempotency-Key was used with another request body.",
+            ),
+        },
+        summary="Place an order",
+    )
+    def create(self, request):
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not IDEMPOTENCY_KEY.match(key):
+            raise ValidationError(
+                {"Idempotency-Key": ["Use 1 to 255 printable characters without spaces."]}
+            )
+        serializer = s.OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        customer = self._customer_for(request.user, data.get("customer_id"))
+
+        def place():
+            order = services.order_place(
+                customer=customer,
+                items=data["items"],
+                shipping_address=data["shipping_address"],
+                notes=data["notes"],
+                actor=request.user,
+            )
+            response = self._respond(order, status.HTTP_201_CREATED)
+            return response.status_code, response.data
+
+        if key is None:
+            status_code, body = place()
+            return Response(body, status=status_code)
+        status_code, body, replayed = idempotent(
+            user=request.user, key=key, fingerprint=request_fingerprint(request.data), produce=place
+        )
+        response = Response(body, status=status_code)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @staticmethod
+    def _customer_for(user, customer_id):
+        """Staff may place an order for a customer; anyone else orders for
+        themselves (a `customer_id` they send is ignored)."""
+        if not user.is_staff or customer_id is None:
+            return user
+        customer = User.objects.filter(pk=customer_id, is_active=True).first()
+        if customer is None:
+            raise ValidationError(
+                {"customer_id": ["No active user has this id."]}, code="does_not_exist"
+            )
+        return customer
+
+    @extend_schema(
+        request=s.OrderUpdateSerializer,
+        responses={200: s.OrderSerializer, 409: moved},
+        summary="Change an order",
+        description=(
+            "Staff: `status` (moves follow the status table) and the address and notes. "
+            "The owner: the address and notes while the order is pending; sending "
+            "`status` is a 403."
+        ),
+    )
+    def partial_update(self, request, pk=None):
+        order = self.get_object()
+        if "status" in request.data and not request.user.is_staff:
+            raise PermissionDenied("Only staff may change an order's status; cancel it instead.")
+        serializer = s.OrderUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        changes = serializer.validated_data
+        with transaction.atomic():
+            if "shipping_address" in changes or "notes" in changes:
+                order = services.order_update_details(
+                    order=order,
+                    actor=request.user,
+                    shipping_address=changes.get("shipping_address"),
+                    notes=changes.get("notes"),
+                )
+            if "status" in changes:
+                order = services.order_transition(
+                    order=order, to_status=changes["status"], actor=request.user
+                )
+        return self._respond(order)
+
+    @extend_schema(
+        request=s.OrderCancelSerializer,
+        responses={200: s.OrderSerializer, 409: moved},
+        summary="Cancel an order",
+        description="The owner while it is pending; staff while it is pending or processing. "
+        "Its reserved stock is released.",
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def cancel(self, request, pk=None):
+        return self._cancel(request)
+
+    @extend_schema(
+        request=s.OrderCancelSerializer,
+        responses={200: s.OrderSerializer, 409: moved},
+        summary="Cancel an order (orders are never deleted)",
+        description="The same as `POST /orders/{id}/cancel/`.",
+    )
+    def destroy(self, request, pk=None):
+        return self._cancel(request)
+
+    def _cancel(self, request):
+        order = self.get_object()
+        serializer = s.OrderCancelSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        order = services.order_cancel(
+            order=order, actor=request.user, reason=serializer.validated_data["reason"]
+        )
+        return self._respond(order)
+
+    @extend_schema(
+        responses={200: s.OrderEventSerializer(many=True)},
+        summary="The order's history, oldest first",
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def events(self, request, pk=None):
+        events = selectors.order_event_list(order=self.get_object())
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(s.OrderEventSerializer(page, many=True).data)

@@ -1,0 +1,23 @@
+from orders_project.exceptions import DomainError
+
+
+class InvalidTransition(DomainError):
+    """A status move that is not in the status table for this actor."""
+
+    status_code = 409
+    code = "invalid_transition"
+    default_detail = "This order cannot make that move."
+
+
+class OrderNotEditable(DomainError):
+    status_code = 403
+    code = "permission_denied"
+    default_detail = "The address and notes can be changed only while the order is pending."
+
+
+class IdempotencyKeyReused(DomainError):
+    status_code = 422
+    code = "idempotency_key_reused"
+    default_detail = (
+        "This Idempotency-Key was already used with a different request body; use a new key."
+    )

@@ -1,0 +1,66 @@
+"""`Idempotency-Key` on order creation: a retried request gets the first
+response again instead of making a second order.
+
+The record is inserted before the order is placed, in the same transaction.
+A concurrent duplicate's insert waits on the unique (user, key) index until
+the first transaction ends: if it committed, the duplicate replays its
+response; if it rolled back (the order was refused), the duplicate goes ahead
+as if it were first. Refused requests are not remembered, so a client may
+retry them once the cause is fixed (stock restocked, say).
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .exceptions import IdempotencyKeyReused
+from .models import IdempotencyRecord
+
+
+def request_fingerprint(data) -> str:
+    """A digest of the request body that ignores key order and whitespace."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotency_ttl() -> timedelta:
+    return timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+
+
+@transaction.atomic
+def idempotent(
+    *, user, key: str, fingerprint: str, produce: Callable[[], tuple[int, object]]
+) -> tuple[int, object, bool]:
+    """Run `produce()` once per (user, key) and remember its (status, body).
+
+    Returns (status, body, replayed). The same key with another fingerprint
+    within the TTL raises `IdempotencyKeyReused` (422)."""
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                user=user, key=key, fingerprint=fingerprint, response_status=0, response_body={}
+            )
+    except IntegrityError:
+        record = IdempotencyRecord.objects.select_for_update().get(user=user, key=key)
+        if record.created_at >= timezone.now() - idempotency_ttl():
+            if record.fingerprint != fingerprint:
+                raise IdempotencyKeyReused() from None
+            return record.response_status, record.response_body, True
+        # Expired: the key is free again.
+        record.fingerprint, record.created_at = fingerprint, timezone.now()
+    status, body = produce()
+    record.response_status, record.response_body = status, body
+    record.save()
+    return status, body, False
+
+
+def idempotency_delete_expired() -> int:
+    """Drop records past the TTL (daily housekeeping)."""
+    cutoff = timezone.now() - idempotency_ttl()
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

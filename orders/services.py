@@ -1,0 +1,213 @@
+"""Order services: the only code that creates orders or changes them.
+
+Placing an order prices it from the catalogue and reserves its stock in one
+transaction. Every status move goes through `order_transition`, which takes
+the order's row lock, checks the move against `orders.statuses.TRANSITIONS`,
+applies its stock effect through the inventory services and writes an event;
+two racing moves of one order therefore act one after the other, and the
+second sees the first's result.
+"""
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+
+from inventory import services as inventory
+from inventory.exceptions import InsufficientStock, ProductUnavailable
+from inventory.models import Product
+from orders_project.exceptions import DomainError
+
+from .exceptions import InvalidTransition, OrderNotEditable
+from .models import MAX_LINES, MAX_QUANTITY, Order, OrderEvent, OrderLine
+from .statuses import TRANSITIONS, Actor, OrderStatus, StockEffect
+
+CENT = Decimal("0.01")
+
+
+class InvalidOrder(DomainError):
+    """Input that fails a placement rule; `attr` points at the line and field."""
+
+    status_code = 400
+    code = "invalid"
+
+
+def actor_role(order: Order, actor) -> str:
+    """How `actor` (a user, or None for the system) stands towards `order`."""
+    if actor is None:
+        return Actor.SYSTEM
+    if actor.is_staff:
+        return Actor.STAFF
+    if actor.pk == order.customer_id:
+        return Actor.OWNER
+    raise InvalidTransition("Only the customer who placed an order or staff may change it.")
+
+
+# --- Placing ----------------------------------------------------------------------
+
+
+def _check_items(items: Sequence[Mapping]) -> None:
+    if not items:
+        raise InvalidOrder("An order needs at least one item.", attr="items", code="empty")
+    if len(items) > MAX_LINES:
+        raise InvalidOrder(
+            f"An order has at most {MAX_LINES} items.", attr="items", code="max_length"
+        )
+    seen = set()
+    for index, item in enumerate(items):
+        if not 1 <= item["quantity"] <= MAX_QUANTITY:
+            raise InvalidOrder(
+                f"Order between 1 and {MAX_QUANTITY} of a product.",
+                attr=f"items.{index}.quantity",
+                code="out_of_range",
+            )
+        if item["product_id"] in seen:
+            raise InvalidOrder(
+                "This product is already in the order; order it once with the total quantity.",
+                attr=f"items.{index}.product_id",
+                code="duplicate",
+            )
+        seen.add(item["product_id"])
+
+
+@transaction.atomic
+def order_place(
+    *,
+    customer,
+    items: Sequence[Mapping],
+    shipping_address: str = "",
+    notes: str = "",
+    actor=None,
+) -> Order:
+    """Place an order for `customer`: `items` is a list of
+    `{"product_id", "quantity"}`. Prices come from the catalogue, and stock is
+    reserved for every line or for none (409 `insufficient_stock`)."""
+    _check_items(items)
+    index_of = {item["product_id"]: index for index, item in enumerate(items)}
+    products = Product.objects.in_bulk(index_of)
+    for product_id, index in index_of.items():
+        product = products.get(product_id)
+        if product is None or not product.is_active:
+            raise InvalidOrder(
+                f"Product {product_id} does not exist or is not for sale.",
+                attr=f"items.{index}.product_id",
+                code="does_not_exist" if product is None else "inactive",
+            )
+
+    lines = []
+    for item in items:
+        product = products[item["product_id"]]
+        lines.append(
+            OrderLine(
+                product=product,
+                sku=product.sku,
+                name=product.name,
+                unit_price=product.price,
+                quantity=item["quantity"],
+                line_total=(product.price * item["quantity"]).quantize(CENT),
+            )
+        )
+    order = Order.objects.create(
+        customer=customer,
+        status=OrderStatus.PENDING,
+        total=sum((line.line_total for line in lines), Decimal("0.00")),
+        currency=settings.CURRENCY,
+        shipping_address=shipping_address,
+        notes=notes,
+    )
+    try:
+        inventory.stock_reserve(
+            order=order, lines={item["product_id"]: item["quantity"] for item in items}, actor=actor
+        )
+    except InsufficientStock as error:
+        error.attr = f"items.{index_of[error.product_id]}.quantity"
+        raise
+    except ProductUnavailable as error:  # deactivated since we read it
+        raise InvalidOrder(
+            error.detail, attr=f"items.{index_of[error.product_id]}.product_id", code="inactive"
+        ) from error
+    for line in lines:
+        line.order = order
+    OrderLine.objects.bulk_create(lines)
+    OrderEvent.objects.create(
+        order=order, type=OrderEvent.Type.CREATED, to_status=order.status, actor=actor
+    )
+    return order
+
+
+# --- Moving -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def order_transition(
+    *, order: Order | int, to_status: str, actor, note: str = "", data: dict | None = None
+) -> Order:
+    """Move an order to `to_status` as `actor` (None: the system).
+
+    Refuses any move not in the status table for this actor (409
+    `invalid_transition`). Releases or consumes the order's reserved stock as
+    the table says, and records the move as an event. Returns the order as
+    it now is."""
+    order = Order.objects.select_for_update().get(pk=getattr(order, "pk", order))
+    from_status = order.status
+    role = actor_role(order, actor)
+    actors, effect = TRANSITIONS.get((from_status, to_status), (frozenset(), None))
+    if role not in actors:
+        if (from_status, to_status) in TRANSITIONS:
+            detail = f"A {from_status} order cannot be moved to {to_status} by {role}."
+        else:
+            detail = f"A {from_status} order cannot be moved to {to_status}."
+        raise InvalidTransition(detail)
+
+    if effect == StockEffect.RELEASE:
+        inventory.stock_release(order=order, actor=actor, note=f"Order {to_status}")
+    elif effect == StockEffect.CONSUME:
+        inventory.stock_consume(order=order, actor=actor, note=f"Order {to_status}")
+    order.status = to_status
+    order.save(update_fields=["status", "updated_at"])
+    OrderEvent.objects.create(
+        order=order,
+        type=OrderEvent.Type.STATUS_CHANGED,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        note=note,
+        data=data or {},
+    )
+    return order
+
+
+def order_cancel(*, order: Order | int, actor, reason: str = "") -> Order:
+    """Cancel an order: its owner while it is pending, staff while it is
+    pending or processing. Its reserved stock is released."""
+    return order_transition(order=order, to_status=OrderStatus.CANCELLED, actor=actor, note=reason)
+
+
+@transaction.atomic
+def order_update_details(
+    *, order: Order | int, actor, shipping_address: str | None = None, notes: str | None = None
+) -> Order:
+    """Change the shipping address and notes: the owner while the order is
+    pending, staff at any time. Records what changed as an event."""
+    order = Order.objects.select_for_update().get(pk=getattr(order, "pk", order))
+    role = actor_role(order, actor)
+    if role == Actor.OWNER and order.status != OrderStatus.PENDING:
+        raise OrderNotEditable()
+    changes = {
+        field: value
+        for field, value in (("shipping_address", shipping_address), ("notes", notes))
+        if value is not None and value != getattr(order, field)
+    }
+    if not changes:
+        return order
+    for field, value in changes.items():
+        setattr(order, field, value)
+    order.save(update_fields=[*changes, "updated_at"])
+    OrderEvent.objects.create(
+        order=order,
+        type=OrderEvent.Type.UPDATED,
+        actor=actor,
+        data={"fields": sorted(changes)},
+    )
+    return order
