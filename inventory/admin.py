@@ -114,6 +114,9 @@ class ProductAdmin(admin.ModelAdmin):
 
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Nobody may delete ledger rows one by one, but a never-ordered
+        # product's ledger goes with it.
+        perms_needed.discard(StockMovement._meta.verbose_name)
         # Ordered products are kept, for their orders and their ledger; the
         # delete page then explains why instead of offering to delete.
         protected = [
