@@ -26,7 +26,7 @@ run: export DEBUG ?= 1
 run: $(STAMP)
 	$(MANAGE) migrate --noinput
 	@$(MANAGE) ensure_demo_admin --email "$(DEMO_ADMIN_EMAIL)" --password "$(DEMO_ADMIN_PASSWORD)"
-	@$(MANAGE) seed_demo
+	@$(MANAGE) seed_demo --orders 20 --top-up
 	@echo ""
 	@echo "  Orders on http://127.0.0.1:8000  (API docs /api/docs/, admin /admin/)"
 	@echo "  Admin login: $(DEMO_ADMIN_EMAIL) / $(DEMO_ADMIN_PASSWORD)"

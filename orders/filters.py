@@ -3,7 +3,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from orders_project.filters import MAX_ID, DateTimeFilter, IdFilter, OrderingFilter
 
-from .models import Order, OrderLine
+from .models import MONEY_TOTAL_DIGITS, Order, OrderLine
 from .statuses import OrderStatus
 
 
@@ -12,10 +12,10 @@ class OrderFilter(django_filters.FilterSet):
     created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
     min_total = django_filters.NumberFilter(
-        field_name="total", lookup_expr="gte", max_digits=14, decimal_places=2
+        field_name="total", lookup_expr="gte", max_digits=MONEY_TOTAL_DIGITS, decimal_places=2
     )
     max_total = django_filters.NumberFilter(
-        field_name="total", lookup_expr="lte", max_digits=14, decimal_places=2
+        field_name="total", lookup_expr="lte", max_digits=MONEY_TOTAL_DIGITS, decimal_places=2
     )
     customer = IdFilter(field_name="customer_id", label="Customer id (staff)")
     search = django_filters.CharFilter(
@@ -33,6 +33,6 @@ class OrderFilter(django_filters.FilterSet):
             OrderLine.objects.filter(order=OuterRef("pk"), sku__icontains=value)
         )
         digits = value.lstrip("#")
-        if digits.isdigit() and int(digits) <= MAX_ID:
+        if digits.isascii() and digits.isdigit() and int(digits) <= MAX_ID:
             matches |= Q(pk=int(digits))
         return queryset.filter(matches)

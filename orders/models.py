@@ -8,6 +8,9 @@ from .statuses import OrderStatus
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
+# Room for the dearest order the limits allow: 100 lines of 10,000 units at
+# the highest price a product may have (12 digits, 2 of them decimals).
+MONEY_TOTAL_DIGITS = 20
 
 
 class Order(models.Model):
@@ -20,7 +23,9 @@ class Order(models.Model):
     status = models.CharField(
         max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING
     )
-    total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    total = models.DecimalField(
+        max_digits=MONEY_TOTAL_DIGITS, decimal_places=2, default=Decimal("0.00")
+    )
     currency = models.CharField(max_length=3)
     shipping_address = models.CharField(max_length=500, blank=True)
     notes = models.CharField(max_length=1000, blank=True)
@@ -55,7 +60,7 @@ class OrderLine(models.Model):
     name = models.CharField(max_length=200)
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
     quantity = models.PositiveIntegerField()
-    line_total = models.DecimalField(max_digits=14, decimal_places=2)
+    line_total = models.DecimalField(max_digits=MONEY_TOTAL_DIGITS, decimal_places=2)
 
     class Meta:
         ordering = ("id",)

@@ -27,7 +27,7 @@ InvalidTransitionResponse = client_error_response(409, "invalid_transition")
 IdempotencyKeyReusedResponse = client_error_response(422, "idempotency_key_reused")
 
 # Printable ASCII without spaces, as Stripe and the IETF draft use.
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 idempotency_key_parameter = OpenApiParameter(
     "Idempotency-Key",
@@ -89,7 +89,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     def create(self, request):
         key = request.headers.get("Idempotency-Key")
-        if key is not None and not IDEMPOTENCY_KEY.match(key):
+        if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
             raise ValidationError(
                 {"Idempotency-Key": ["Use 1 to 255 printable characters without spaces."]}
             )
