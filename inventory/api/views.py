@@ -1,4 +1,5 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -22,6 +23,14 @@ ProductInUseResponse = client_error_response(409, "product_in_use")
     retrieve=extend_schema(summary="One product"),
 )
 @extend_schema(tags=["products"])
+@extend_validation_errors(["invalid"], field_name="in_stock", actions=["list"])
+@extend_validation_errors(["invalid"], field_name="is_active", actions=["list"])
+@extend_validation_errors(
+    ["invalid", "min_value"], field_name="page", actions=["list", "stock_movements"]
+)
+@extend_validation_errors(
+    ["invalid", "min_value"], field_name="page_size", actions=["list", "stock_movements"]
+)
 class ProductViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

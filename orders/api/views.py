@@ -8,6 +8,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -52,6 +53,17 @@ moved = OpenApiResponse(
     retrieve=extend_schema(summary="One order with its items"),
 )
 @extend_schema(tags=["orders"])
+@extend_validation_errors(
+    ["does_not_exist", "inactive", "duplicate"],
+    field_name="items.INDEX.product_id",
+    actions=["create"],
+)
+@extend_validation_errors(["does_not_exist"], field_name="customer_id", actions=["create"])
+@extend_validation_errors(["invalid"], field_name="Idempotency-Key", actions=["create"])
+@extend_validation_errors(["invalid", "min_value"], field_name="page", actions=["list", "events"])
+@extend_validation_errors(
+    ["invalid", "min_value"], field_name="page_size", actions=["list", "events"]
+)
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Orders: customers place and follow their own, staff run all of them.
     Another customer's order answers 404."""
