@@ -2,8 +2,10 @@
 the business-rule refusals (409, 422) that services raise."""
 
 import functools
+import re
 
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum
+from drf_standardized_errors.settings import package_settings
 from rest_framework import serializers
 
 
@@ -29,3 +31,25 @@ def client_error_response(status: int, *codes: str) -> type[serializers.Serializ
             "errors": error(many=True),
         },
     )
+
+
+def list_index_patterns(result, generator, request, public):
+    """drf-standardized-errors names an error inside a list `items.INDEX.quantity`,
+    as an enum value, while responses say `items.0.quantity`. Describe such
+    attrs with a pattern instead, and drop the discriminator that maps
+    `attr` values (no mapping can list every index)."""
+    index = package_settings.LIST_INDEX_IN_API_SCHEMA
+    schemas = result.get("components", {}).get("schemas", {})
+    for schema in schemas.values():
+        attr = schema.get("properties", {}).get("attr", {})
+        values = attr.get("enum") or []
+        if any(index in value.split(".") for value in values):
+            del attr["enum"]
+            alternatives = (re.escape(value).replace(index, r"\d+") for value in values)
+            attr["pattern"] = f"^({'|'.join(alternatives)})$"
+        discriminator = schema.get("discriminator", {})
+        if discriminator.get("propertyName") == "attr" and any(
+            index in key.split(".") for key in discriminator.get("mapping", {})
+        ):
+            del schema["discriminator"]
+    return result

@@ -277,7 +277,10 @@ SPECTACULAR_SETTINGS = {
         },
         "OrderStatusEnum": "orders.statuses.OrderStatus.choices",
     },
-    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "orders_project.openapi.list_index_patterns",
+    ],
 }
 
 # --- Shop ---------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 import pytest
 
+from orders_project.testing import bearer_client
+
 pytestmark = pytest.mark.django_db
 
 
@@ -30,3 +32,17 @@ def test_the_docs_pages_load_their_assets_from_this_server(client, path):
 def test_the_sidecar_assets_are_served(client):
     response = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert response.status_code == 200
+
+
+def test_errors_inside_lists_conform_to_the_documented_error_schema(client, user):
+    import jsonschema
+
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    documented = schema["paths"]["/api/v1/orders/"]["post"]["responses"]["400"]
+    body_schema = documented["content"]["application/json"]["schema"]
+    response = bearer_client(user).post(
+        "/api/v1/orders/", {"items": [{"product_id": 10**9, "quantity": 0}]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "items.0.quantity"
+    jsonschema.validate(response.json(), {**body_schema, "components": schema["components"]})
