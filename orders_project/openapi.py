@@ -4,6 +4,7 @@ the business-rule refusals (409, 422) that services raise."""
 import functools
 import re
 
+from django.db import models
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from drf_standardized_errors.settings import package_settings
 from rest_framework import serializers
@@ -53,3 +54,26 @@ def list_index_patterns(result, generator, request, public):
         ):
             del schema["discriminator"]
     return result
+
+
+class ErrorCode401(models.TextChoices):
+    """Every code a 401 can carry: DRF's two and simplejwt's."""
+
+    AUTHENTICATION_FAILED = "authentication_failed"
+    NOT_AUTHENTICATED = "not_authenticated"
+    BAD_AUTHORIZATION_HEADER = "bad_authorization_header"
+    TOKEN_NOT_VALID = "token_not_valid"  # noqa: S105 (an error code)
+    USER_NOT_FOUND = "user_not_found"
+    USER_INACTIVE = "user_inactive"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an error code)
+
+
+class Error401Serializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=ErrorCode401.choices)
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class ErrorResponse401Serializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
+    errors = Error401Serializer(many=True)

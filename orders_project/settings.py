@@ -237,6 +237,8 @@ DRF_STANDARDIZED_ERRORS = {
     "EXCEPTION_HANDLER_CLASS": "orders_project.exceptions.ExceptionHandler",
     # A 500 is JSON in DEBUG too: clients never see an HTML page or a traceback.
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
+    # A 401 may also carry simplejwt's codes (token_not_valid, ...).
+    "ERROR_SCHEMAS": {401: "orders_project.openapi.ErrorResponse401Serializer"},
 }
 
 SIMPLE_JWT = {
@@ -272,9 +274,10 @@ SPECTACULAR_SETTINGS = {
                 "ValidationErrorEnum",
                 "ClientErrorEnum",
                 "ServerErrorEnum",
-                *(f"ErrorCode{code}Enum" for code in (401, 403, 404, 405, 406, 415, 429, 500)),
+                *(f"ErrorCode{code}Enum" for code in (403, 404, 405, 406, 415, 429, 500)),
             ]
         },
+        "ErrorCode401Enum": "orders_project.openapi.ErrorCode401.choices",
         "OrderStatusEnum": "orders.statuses.OrderStatus.choices",
     },
     "POSTPROCESSING_HOOKS": [

@@ -1,5 +1,6 @@
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +22,16 @@ class AnonymousEndpoint(APIView):
     throttle_classes = [ClientScopedThrottle]
 
 
+@extend_validation_errors(
+    [
+        "password_too_similar",
+        "password_too_short",
+        "password_too_common",
+        "password_entirely_numeric",
+    ],
+    field_name="password",
+)
+@extend_validation_errors(["unique"], field_name="email")
 class RegisterView(AnonymousEndpoint):
     throttle_scope = "register"
 
@@ -72,6 +83,7 @@ class TokenRefreshView(BaseTokenRefreshView):
         return super().post(request, *args, **kwargs)
 
 
+@extend_validation_errors(["token_not_valid"], field_name="refresh")
 class LogoutView(APIView):
     @extend_schema(
         request=s.RefreshSerializer,
@@ -111,6 +123,7 @@ class OtpStartView(AnonymousEndpoint):
         return Response(body)
 
 
+@extend_validation_errors(["invalid_code", "too_many_attempts"], field_name="code")
 class OtpVerifyView(AnonymousEndpoint):
     # Guessing is bounded by each code's five tries; this bounds the traffic.
     throttle_scope = "otp_verify"
