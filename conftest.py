@@ -1,5 +1,6 @@
 import io
 import logging
+import os
 
 import pytest
 from django.core.cache import cache
@@ -14,6 +15,9 @@ def pytest_collection_modifyitems(config, items):
 
     if connection.vendor == "postgresql":
         return
+    if os.environ.get("REQUIRE_POSTGRES"):
+        # CI: the race tests must run, never be skipped into a green run.
+        raise pytest.UsageError(f"REQUIRE_POSTGRES is set but the database is {connection.vendor}")
     skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://...")
     for item in items:
         if "postgres" in item.keywords:
