@@ -1,4 +1,4 @@
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, Sum
 
 from .models import Product, StockMovement
 
@@ -24,3 +24,13 @@ def stock_movement_list(*, product: Product) -> QuerySet[StockMovement]:
         .select_related("actor")
         .order_by("created_at", "id")
     )
+
+
+def stock_ledger_totals(*, product_id: int) -> tuple[int, int]:
+    """(on hand, reserved) as the product's ledger adds them up; they equal
+    the product's stock figures whenever every change went through the services."""
+    totals = StockMovement.objects.filter(product_id=product_id).aggregate(
+        on_hand=Sum("quantity", filter=Q(kind__in=StockMovement.ON_HAND_KINDS), default=0),
+        reserved=Sum("quantity", filter=Q(kind__in=StockMovement.RESERVED_KINDS), default=0),
+    )
+    return totals["on_hand"], totals["reserved"]

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
+from accounts.models import User
 from inventory import services as inventory
 from inventory.exceptions import InsufficientStock, ProductUnavailable
 from inventory.models import Product
@@ -69,6 +70,17 @@ def _check_items(items: Sequence[Mapping]) -> None:
                 code="duplicate",
             )
         seen.add(item["product_id"])
+
+
+def order_customer_for(*, actor, customer_id: int | None):
+    """Whom an order placed by `actor` is for: staff may name an active
+    customer; anyone else orders for themselves (a `customer_id` is ignored)."""
+    if not actor.is_staff or customer_id is None:
+        return actor
+    customer = User.objects.filter(pk=customer_id, is_active=True).first()
+    if customer is None:
+        raise InvalidOrder("No active user has this id.", attr="customer_id", code="does_not_exist")
+    return customer
 
 
 @transaction.atomic

@@ -3,9 +3,38 @@
 import os
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from django.db import connections
 from rest_framework.test import APIClient
+
+
+def client_for(user) -> APIClient:
+    """A client authenticated as `user` (None: anonymous), without a token."""
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def run_together(count: int, work):
+    """Run `work(i)` in `count` threads released at the same moment, each with
+    its own database connection; return each result or the exception it raised."""
+    barrier = threading.Barrier(count)
+
+    def task(i):
+        try:
+            barrier.wait(timeout=10)
+            return work(i)
+        except Exception as exc:  # returned: the caller inspects it
+            return exc
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(task, range(count)))
 
 
 def bearer_client(user) -> APIClient:

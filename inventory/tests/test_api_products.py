@@ -13,7 +13,7 @@ from inventory import services
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory
 from orders.tests.factories import OrderFactory
-from orders_project.testing import assert_error, bearer_client
+from orders_project.testing import assert_error, bearer_client, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -45,13 +45,6 @@ def adjustments(pk) -> str:
 
 def movements(pk) -> str:
     return f"{LIST}{pk}/stock-movements/"
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture

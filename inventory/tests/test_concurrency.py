@@ -4,40 +4,20 @@ Each thread has its own database connection; `transaction=True` lets the
 threads see each other's commits (the test is not wrapped in a transaction).
 """
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.utils import OperationalError
 
 from inventory import services
 from inventory.exceptions import InsufficientStock
 from inventory.models import Product
 from orders.tests.factories import OrderFactory
+from orders_project.testing import run_together
 
 from .factories import ProductFactory
-from .test_stock_services import assert_ledger_explains
+from .helpers import assert_ledger_explains
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_together(count: int, work):
-    """Run `work(i)` in `count` threads released at the same moment; return
-    each result or the exception it raised."""
-    barrier = threading.Barrier(count)
-
-    def task(i):
-        try:
-            barrier.wait(timeout=10)
-            return work(i)
-        except Exception as exc:  # returned: the caller inspects it
-            return exc
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(task, range(count)))
 
 
 def test_forty_reservations_of_one_against_ten_in_stock_give_exactly_ten():

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F
 
 from inventory import services
 from inventory.exceptions import InsufficientStock, InvalidAdjustment, ProductUnavailable
@@ -10,25 +10,11 @@ from inventory.models import Product, StockMovement
 from orders.tests.factories import OrderFactory
 
 from .factories import ProductFactory
+from .helpers import assert_ledger_explains
 
 pytestmark = pytest.mark.django_db
 
 Kind = StockMovement.Kind
-
-
-def ledger(product: Product) -> tuple[int, int]:
-    """(on hand, reserved) as the ledger explains them."""
-    totals = StockMovement.objects.filter(product=product).aggregate(
-        on_hand=Sum("quantity", filter=Q(kind__in=StockMovement.ON_HAND_KINDS), default=0),
-        reserved=Sum("quantity", filter=Q(kind__in=StockMovement.RESERVED_KINDS), default=0),
-    )
-    return totals["on_hand"], totals["reserved"]
-
-
-def assert_ledger_explains(product: Product):
-    product.refresh_from_db()
-    assert ledger(product) == (product.stock_on_hand, product.stock_reserved)
-    assert 0 <= product.stock_reserved <= product.stock_on_hand
 
 
 # --- Database constraints ----------------------------------------------------------

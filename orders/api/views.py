@@ -14,7 +14,6 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from accounts.models import User
 from orders_project.openapi import client_error_response
 
 from .. import selectors, services
@@ -108,7 +107,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         serializer = s.OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        customer = self._customer_for(request.user, data.get("customer_id"))
+        customer = services.order_customer_for(
+            actor=request.user, customer_id=data.get("customer_id")
+        )
 
         def place():
             order = services.order_place(
@@ -131,19 +132,6 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if replayed:
             response["Idempotent-Replayed"] = "true"
         return response
-
-    @staticmethod
-    def _customer_for(user, customer_id):
-        """Staff may place an order for a customer; anyone else orders for
-        themselves (a `customer_id` they send is ignored)."""
-        if not user.is_staff or customer_id is None:
-            return user
-        customer = User.objects.filter(pk=customer_id, is_active=True).first()
-        if customer is None:
-            raise ValidationError(
-                {"customer_id": ["No active user has this id."]}, code="does_not_exist"
-            )
-        return customer
 
     @extend_schema(
         request=s.OrderUpdateSerializer,

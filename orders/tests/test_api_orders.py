@@ -13,11 +13,11 @@ from accounts.tests.factories import StaffFactory, UserFactory
 from inventory import services as inventory
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory
-from inventory.tests.test_stock_services import assert_ledger_explains
+from inventory.tests.helpers import assert_ledger_explains
 from orders import services
 from orders.models import IdempotencyRecord, Order, OrderEvent, OrderLine
 from orders.statuses import OrderStatus
-from orders_project.testing import assert_error, bearer_client
+from orders_project.testing import assert_error, bearer_client, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -49,13 +49,6 @@ def cancel_url(pk) -> str:
 
 def events_url(pk) -> str:
     return f"{LIST}{pk}/events/"
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
 
 
 def item(product, quantity=1) -> dict:

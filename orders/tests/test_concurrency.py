@@ -4,49 +4,21 @@ Each thread has its own database connection; `transaction=True` lets the
 threads see each other's commits (the test is not wrapped in a transaction).
 """
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connections
-from rest_framework.test import APIClient
 
 from accounts.tests.factories import StaffFactory, UserFactory
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory
-from inventory.tests.test_stock_services import assert_ledger_explains
+from inventory.tests.helpers import assert_ledger_explains
 from orders import services
 from orders.exceptions import InvalidTransition
 from orders.models import IdempotencyRecord, Order, OrderEvent
 from orders.statuses import OrderStatus
+from orders_project.testing import client_for, run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 LIST = "/api/v1/orders/"
-
-
-def run_together(count: int, work):
-    """Run `work(i)` in `count` threads released at the same moment; return
-    each result or the exception it raised."""
-    barrier = threading.Barrier(count)
-
-    def task(i):
-        try:
-            barrier.wait(timeout=10)
-            return work(i)
-        except Exception as exc:  # returned: the caller inspects it
-            return exc
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(task, range(count)))
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def error_code(response) -> str:

@@ -7,25 +7,19 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from inventory import services as inventory
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory
-from inventory.tests.test_stock_services import assert_ledger_explains
+from inventory.tests.helpers import assert_ledger_explains
 from orders.idempotency import idempotency_delete_expired, request_fingerprint
 from orders.models import IdempotencyRecord, Order, OrderLine
+from orders_project.testing import client_for
 
 pytestmark = pytest.mark.django_db
 
 LIST = "/api/v1/orders/"
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def post(client, body, key, *, raw: str | None = None):

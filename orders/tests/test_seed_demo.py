@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from inventory.models import Product, StockMovement
-from inventory.tests.test_stock_services import assert_ledger_explains
+from inventory.tests.helpers import assert_ledger_explains
 from orders.management.commands.seed_demo import (
     CANCEL_WITHOUT_STAFF,
     DEMO_CUSTOMERS,

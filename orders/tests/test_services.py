@@ -11,7 +11,7 @@ from inventory import services as inventory
 from inventory.exceptions import InsufficientStock
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory
-from inventory.tests.test_stock_services import assert_ledger_explains
+from inventory.tests.helpers import assert_ledger_explains
 from orders import services
 from orders.exceptions import InvalidTransition, OrderNotEditable
 from orders.models import Order, OrderEvent, OrderLine
