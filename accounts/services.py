@@ -20,8 +20,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from orders_project.db import delete_in_batches
 from orders_project.exceptions import DomainError, ServiceUnavailable, Throttled
 
 from .models import ApiKey, OneTimeCode, User
@@ -181,8 +183,13 @@ def otp_verify(*, email: str, code: str) -> User:
 
 def otp_delete_expired() -> int:
     """Housekeeping: drop codes that can no longer be used."""
-    deleted, _ = OneTimeCode.objects.filter(expires_at__lt=timezone.now()).delete()
-    return deleted
+    return delete_in_batches(OneTimeCode.objects.filter(expires_at__lt=timezone.now()))
+
+
+def tokens_delete_expired() -> int:
+    """Housekeeping: drop refresh tokens past their expiry from simplejwt's
+    outstanding list, with their blacklist entries (`flushexpiredtokens`, in batches)."""
+    return delete_in_batches(OutstandingToken.objects.filter(expires_at__lte=timezone.now()))
 
 
 # --- API keys ---------------------------------------------------------------------

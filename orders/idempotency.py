@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from orders_project.db import delete_in_batches
+
 from .exceptions import IdempotencyKeyReused
 from .models import IdempotencyRecord
 
@@ -62,5 +64,4 @@ def idempotent(
 def idempotency_delete_expired() -> int:
     """Drop records past the TTL (daily housekeeping)."""
     cutoff = timezone.now() - idempotency_ttl()
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    return delete_in_batches(IdempotencyRecord.objects.filter(created_at__lt=cutoff))
