@@ -67,3 +67,15 @@ def log_lines(settings):
     yield lambda: stream.getvalue().splitlines()
     for logger in loggers:
         logger.removeHandler(handler)
+
+
+@pytest.fixture
+def celery_eager():
+    """Tasks run inline where they are enqueued (no broker, no worker): what a
+    task sends after commit happens before the test goes on."""
+    from orders_project.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved

@@ -34,3 +34,19 @@ def stock_ledger_totals(*, product_id: int) -> tuple[int, int]:
         reserved=Sum("quantity", filter=Q(kind__in=StockMovement.RESERVED_KINDS), default=0),
     )
     return totals["on_hand"], totals["reserved"]
+
+
+def stock_held_by_orders(order_ids) -> dict[int, dict[int, int]]:
+    """What each order still holds reserved, by product, as the ledger says:
+    `{order_id: {product_id: quantity}}` (orders holding nothing are absent)."""
+    rows = (
+        StockMovement.objects.filter(order_id__in=order_ids, kind__in=StockMovement.RESERVED_KINDS)
+        .values_list("order_id", "product_id")
+        .annotate(held=Sum("quantity"))
+        .order_by()
+    )
+    held: dict[int, dict[int, int]] = {}
+    for order_id, product_id, quantity in rows:
+        if quantity > 0:
+            held.setdefault(order_id, {})[product_id] = quantity
+    return held

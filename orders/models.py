@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 
 from .statuses import OrderStatus
 
@@ -130,3 +131,40 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.key} ({self.user_id})"
+
+
+class OrderEmail(models.Model):
+    """An e-mail about an order, written in the same transaction as the change
+    it reports and sent after commit (a transactional outbox).
+
+    The row, not a broker message, is the record that the e-mail is owed: a
+    lost task or a broker that was down only delays it, and `sent_at` makes a
+    second send of the same row a no-op."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Order confirmation"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When a failed send is tried again (backoff grows with each attempt).
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [
+            models.UniqueConstraint(fields=["order", "kind"], name="order_email_once_per_kind"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(sent_at__isnull=True),
+                name="order_email_unsent_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for order #{self.order_id}"

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from inventory import services as inventory
@@ -151,6 +152,26 @@ def order_place(
 # --- Moving -----------------------------------------------------------------------
 
 
+def _refuse_unless_allowed(from_status: str, to_status: str, role: str) -> str | None:
+    """The move's stock effect, or `InvalidTransition` if the status table
+    does not let `role` make it."""
+    actors, effect = TRANSITIONS.get((from_status, to_status), (frozenset(), None))
+    if role not in actors:
+        if (from_status, to_status) in TRANSITIONS:
+            detail = f"A {from_status} order cannot be moved to {to_status} by {role}."
+        else:
+            detail = f"A {from_status} order cannot be moved to {to_status}."
+        raise InvalidTransition(detail)
+    return effect
+
+
+def _apply_stock_effect(order: Order, effect: str | None, to_status: str, actor) -> None:
+    if effect == StockEffect.RELEASE:
+        inventory.stock_release(order=order, actor=actor, note=f"Order {to_status}")
+    elif effect == StockEffect.CONSUME:
+        inventory.stock_consume(order=order, actor=actor, note=f"Order {to_status}")
+
+
 @transaction.atomic
 def order_transition(
     *, order: Order | int, to_status: str, actor, note: str = "", data: dict | None = None
@@ -163,19 +184,8 @@ def order_transition(
     it now is."""
     order = Order.objects.select_for_update().get(pk=getattr(order, "pk", order))
     from_status = order.status
-    role = actor_role(order, actor)
-    actors, effect = TRANSITIONS.get((from_status, to_status), (frozenset(), None))
-    if role not in actors:
-        if (from_status, to_status) in TRANSITIONS:
-            detail = f"A {from_status} order cannot be moved to {to_status} by {role}."
-        else:
-            detail = f"A {from_status} order cannot be moved to {to_status}."
-        raise InvalidTransition(detail)
-
-    if effect == StockEffect.RELEASE:
-        inventory.stock_release(order=order, actor=actor, note=f"Order {to_status}")
-    elif effect == StockEffect.CONSUME:
-        inventory.stock_consume(order=order, actor=actor, note=f"Order {to_status}")
+    effect = _refuse_unless_allowed(from_status, to_status, actor_role(order, actor))
+    _apply_stock_effect(order, effect, to_status, actor)
     order.status = to_status
     order.save(update_fields=["status", "updated_at"])
     OrderEvent.objects.create(
@@ -188,6 +198,43 @@ def order_transition(
         data=data or {},
     )
     return order
+
+
+@transaction.atomic(savepoint=False)  # all or nothing: the caller's savepoint, if any
+def order_transition_locked_many(
+    *, orders: Sequence[Order], to_status: str, actor, note: str = ""
+) -> list[Order]:
+    """Move many orders to `to_status` at once: the bulk form of
+    `order_transition`, for the background worker.
+
+    The caller has already locked the orders' rows (`select_for_update`) in
+    this transaction, so `orders` is what the database holds. Every move is
+    checked against the status table first; if one is refused nothing moves.
+    One UPDATE and one multi-row INSERT of events, whatever the number."""
+    effects = [
+        _refuse_unless_allowed(order.status, to_status, actor_role(order, actor))
+        for order in orders
+    ]
+    for order, effect in zip(orders, effects, strict=True):
+        _apply_stock_effect(order, effect, to_status, actor)
+    now = timezone.now()
+    Order.objects.filter(pk__in=[order.pk for order in orders]).update(
+        status=to_status, updated_at=now
+    )
+    OrderEvent.objects.bulk_create(
+        OrderEvent(
+            order=order,
+            type=OrderEvent.Type.STATUS_CHANGED,
+            from_status=order.status,
+            to_status=to_status,
+            actor=actor,
+            note=note,
+        )
+        for order in orders
+    )
+    for order in orders:
+        order.status, order.updated_at = to_status, now
+    return list(orders)
 
 
 def order_cancel(*, order: Order | int, actor, reason: str = "") -> Order:

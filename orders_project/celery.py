@@ -1,11 +1,42 @@
-"""The Celery app `orders_project` (`celery -A orders_project worker|beat`)."""
+"""The Celery app `orders_project` (`celery -A orders_project worker|beat`).
+
+A task enqueued while a request is handled carries that request's id in a
+message header, and the worker binds it while the task runs, so the task's log
+lines can be matched with the request's. A task started by beat logs under its
+own task id.
+"""
 
 import os
 
 from celery import Celery
+from celery.signals import before_task_publish, task_postrun, task_prerun
+
+from orders_project.request_id import get_request_id, reset_request_id, set_request_id
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_project.settings")
 
 app = Celery("orders_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+REQUEST_ID_HEADER = "request_id"
+
+
+@before_task_publish.connect
+def _send_request_id(headers=None, **kwargs):
+    request_id = get_request_id()
+    if headers is not None and request_id != "-":
+        headers.setdefault(REQUEST_ID_HEADER, request_id)
+
+
+@task_prerun.connect
+def _bind_request_id(task_id=None, task=None, **kwargs):
+    request_id = getattr(task.request, REQUEST_ID_HEADER, None) or task_id
+    task.request.request_id_token = set_request_id(request_id)
+
+
+@task_postrun.connect
+def _unbind_request_id(task=None, **kwargs):
+    token = getattr(task.request, "request_id_token", None)
+    if token is not None:
+        reset_request_id(token)

@@ -317,14 +317,37 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_connect_timeout": REDIS_TIMEOUT,
         "socket_timeout": REDIS_TIMEOUT * 5,
+        # A message taken but not acknowledged (acks_late, its worker gone) goes
+        # to another worker after this long: longer than any task runs or waits.
+        "visibility_timeout": 3600,
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_IMPORTS = ["orders_project.tasks"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# Failure policy: a task is acknowledged when it has finished, not when it
+# starts, and goes back to the queue if its worker dies; every task is safe to
+# run twice. One message at a time per worker process, so none waits behind a
+# long task in another's prefetch buffer.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
+# Log through LOGGING below, so task log lines carry the request id too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# Order processing: the interval is the initial value of the schedule that
+# migration orders/0004 creates; after that it is edited in the admin.
 ORDER_PROCESSING_INTERVAL = env.int("ORDER_PROCESSING_INTERVAL", default=120)
+ORDER_PROCESSING_BATCH_SIZE = env.int("ORDER_PROCESSING_BATCH_SIZE", default=500)
+# A run stops taking new batches after this many seconds; the next run goes on.
+ORDER_PROCESSING_TIME_BUDGET = CELERY_TASK_SOFT_TIME_LIMIT * 0.8
+# Who gets the daily low-stock report; empty: every active staff member.
+LOW_STOCK_REPORT_RECIPIENTS = env.list("LOW_STOCK_REPORT_RECIPIENTS", default=[])
 
 # --- Logging: every line carries the request id ----------------------------------------
 

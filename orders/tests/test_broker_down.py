@@ -1,0 +1,96 @@
+"""A broker that is down never slows or fails a request: placing an order does
+not talk to the broker at all, and the next processing run finds the order in
+the database (SPEC §7)."""
+
+import socket
+import threading
+import time
+
+import pytest
+from django.core import mail
+
+from accounts.tests.factories import UserFactory
+from inventory.tests.factories import ProductFactory
+from orders import tasks
+from orders.models import Order
+from orders.statuses import OrderStatus
+from orders_project.celery import app
+from orders_project.testing import bearer_client
+
+pytestmark = pytest.mark.django_db
+
+
+class Blackhole:
+    """A TCP server that accepts connections and never answers: a broker that
+    hangs. It counts the connections made to it."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    def close(self):
+        self.server.close()
+        for connection in self.connections:
+            connection.close()
+
+
+def use_broker(url: str) -> None:
+    """Point the Celery app at `url` (kombu keeps a connection pool per URL)."""
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def hanging_broker():
+    blackhole = Blackhole()
+    saved = app.conf.broker_url
+    use_broker(f"redis://127.0.0.1:{blackhole.port}/0")
+    try:
+        yield blackhole
+    finally:
+        use_broker(saved)
+        blackhole.close()
+
+
+def test_placing_an_order_with_the_broker_hanging_answers_at_once_and_is_processed_later(
+    hanging_broker, celery_eager, django_capture_on_commit_callbacks
+):
+    celery_eager.conf.task_always_eager = False  # a real publish would hit the broker
+    customer = UserFactory()
+    product = ProductFactory(stock=3)
+    client = bearer_client(customer)
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/api/v1/orders/",
+            {"items": [{"product_id": product.pk, "quantity": 1}]},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="broker-down-1",
+        )
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 201, response.content
+    assert elapsed < 1.0
+    assert hanging_broker.connections == []  # the request never went near the broker
+    order = Order.objects.get(pk=response.json()["id"])
+    assert order.status == OrderStatus.PENDING
+
+    # The broker is back; the next run of the schedule picks the order up.
+    celery_eager.conf.task_always_eager = True
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.process_pending_orders.apply().get()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PROCESSING
+    assert [m.to for m in mail.outbox] == [[customer.email]]
