@@ -300,7 +300,7 @@ OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
 
 # --- Celery -------------------------------------------------------------------------
 
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
 if not REDIS_URL:
     # kombu's file-system transport: a broker that needs no server, for `make run`.
     CELERY_BROKER_DIR = BASE_DIR / ".celery" / "broker"
@@ -336,8 +336,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
-# Log through LOGGING below, so task log lines carry the request id too.
+# Log through LOGGING below, so task log lines carry the request id too; what a
+# task prints (the console e-mail backend) goes to stdout as it is.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # Order processing: the interval is the initial value of the schedule that
