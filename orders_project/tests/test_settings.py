@@ -37,7 +37,7 @@ def test_check_deploy_is_clean_with_production_values():
 def test_local_defaults_need_no_configuration(tmp_path):
     env = {"DEBUG": "1", "DATABASE_URL": "", "REDIS_URL": ""}
     assert show("DATABASES['default']['ENGINE']", **env) == "'django.db.backends.sqlite3'"
-    assert show("CELERY_BROKER_URL", **env) == "'filesystem://'"
+    assert show("CELERY_BROKER_URL", **env) == "'filesystem://localhost//'"
     assert "LocMemCache" in show("CACHES['default']['BACKEND']", **env)
     assert show("EMAIL_BACKEND", **env) == "'django.core.mail.backends.console.EmailBackend'"
 
@@ -66,7 +66,9 @@ def test_the_celery_app_uses_the_database_scheduler_and_finds_tasks():
         [
             "-c",
             "import django; django.setup(); from orders_project.celery import app; "
-            "print(app.main, app.conf.beat_scheduler)",
+            "app.loader.import_default_modules(); "
+            "print(app.main, app.conf.beat_scheduler, app.conf.task_acks_late, "
+            "*sorted(name for name in app.tasks if not name.startswith('celery.')))",
         ],
         DEBUG="1",
     )
@@ -74,4 +76,9 @@ def test_the_celery_app_uses_the_database_scheduler_and_finds_tasks():
     assert result.stdout.split() == [
         "orders_project",
         "django_celery_beat.schedulers:DatabaseScheduler",
+        "True",
+        "inventory.tasks.send_low_stock_report",
+        "orders.tasks.process_pending_orders",
+        "orders.tasks.send_order_emails",
+        "orders_project.tasks.housekeeping",
     ]
