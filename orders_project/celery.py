@@ -11,7 +11,12 @@ import os
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
-from orders_project.request_id import get_request_id, reset_request_id, set_request_id
+from orders_project.request_id import (
+    clean_request_id,
+    get_request_id,
+    reset_request_id,
+    set_request_id,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_project.settings")
 
@@ -31,7 +36,9 @@ def _send_request_id(headers=None, **kwargs):
 
 @task_prerun.connect
 def _bind_request_id(task_id=None, task=None, **kwargs):
-    request_id = getattr(task.request, REQUEST_ID_HEADER, None) or task_id
+    # The header is checked like a client's X-Request-ID before it reaches a log line.
+    sent = getattr(task.request, REQUEST_ID_HEADER, None)
+    request_id = clean_request_id(sent) if sent else task_id
     task.request.request_id_token = set_request_id(request_id)
 
 
