@@ -58,20 +58,6 @@ class ProductAdmin(admin.ModelAdmin):
     list_filter = ("is_active", StockLevelFilter)
     search_fields = ("sku", "name")
     ordering = ("name", "id")
-    fields = (
-        "sku",
-        "name",
-        "description",
-        "price",
-        "is_active",
-        "low_stock_threshold",
-        "stock_on_hand",
-        "stock_reserved",
-        "available",
-        "stock_links",
-        "created_at",
-        "updated_at",
-    )
     readonly_fields = (
         "stock_on_hand",
         "stock_reserved",
@@ -80,6 +66,8 @@ class ProductAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
+    # What staff may edit is what the catalogue service accepts.
+    fields = (*services.CATALOGUE_FIELDS, *readonly_fields)
 
     @admin.display(description="available", ordering=F("stock_on_hand") - F("stock_reserved"))
     def available(self, product):

@@ -201,9 +201,7 @@ def order_transition(
 
 
 @transaction.atomic(savepoint=False)  # all or nothing: the caller's savepoint, if any
-def order_transition_locked_many(
-    *, orders: Sequence[Order], to_status: str, actor, note: str = ""
-) -> list[Order]:
+def order_transition_locked_many(*, orders: Sequence[Order], to_status: str, actor) -> list[Order]:
     """Move many orders to `to_status` at once: the bulk form of
     `order_transition`, for the background worker.
 
@@ -228,7 +226,6 @@ def order_transition_locked_many(
             from_status=order.status,
             to_status=to_status,
             actor=actor,
-            note=note,
         )
         for order in orders
     )

@@ -17,6 +17,7 @@ from inventory.tests.helpers import assert_ledger_explains
 from orders import services
 from orders.models import IdempotencyRecord, Order, OrderEvent, OrderLine
 from orders.statuses import OrderStatus
+from orders.tests.factories import place_order
 from orders_project.testing import assert_error, bearer_client, client_for
 
 pytestmark = pytest.mark.django_db
@@ -53,16 +54,6 @@ def events_url(pk) -> str:
 
 def item(product, quantity=1) -> dict:
     return {"product_id": product.pk, "quantity": quantity}
-
-
-def place(customer, *lines, **kwargs) -> Order:
-    """An order placed through the service, as `(product, quantity)` lines."""
-    return services.order_place(
-        customer=customer,
-        items=[item(product, quantity) for product, quantity in lines],
-        actor=customer,
-        **kwargs,
-    )
 
 
 def move(order, *steps, actor=None):
@@ -333,7 +324,7 @@ def test_the_limits_themselves_are_accepted(customer):
 
 
 def test_the_api_shows_the_price_of_the_moment_of_placing(customer, mug):
-    order = place(customer, (mug, 2))
+    order = place_order(customer, (mug, 2))
     inventory.product_update(product=mug, data={"price": Decimal("99.00"), "name": "New mug"})
     body = client_for(customer).get(detail(order.pk)).json()
     assert (body["items"][0]["unit_price"], body["items"][0]["name"]) == ("12.50", "Mug")
@@ -381,8 +372,8 @@ def test_not_enough_stock_names_the_line_whatever_its_position(customer, mug):
 
 
 def test_customers_see_only_their_own_orders_and_staff_see_all(customer, other, staff, mug):
-    mine = [place(customer, (mug, 1)) for _ in range(2)]
-    theirs = place(other, (mug, 1))
+    mine = [place_order(customer, (mug, 1)) for _ in range(2)]
+    theirs = place_order(other, (mug, 1))
 
     assert sorted(ids(client_for(customer).get(LIST))) == sorted(o.pk for o in mine)
     assert ids(client_for(other).get(LIST)) == [theirs.pk]
@@ -392,7 +383,7 @@ def test_customers_see_only_their_own_orders_and_staff_see_all(customer, other, 
 
 def test_the_list_is_paginated_with_counts(customer, mug):
     for _ in range(3):
-        place(customer, (mug, 1))
+        place_order(customer, (mug, 1))
     body = client_for(customer).get(LIST, {"page_size": 2}).json()
     assert list(body) == ["count", "next", "previous", "results"]
     assert body["count"] == 3 and len(body["results"]) == 2
@@ -400,7 +391,7 @@ def test_the_list_is_paginated_with_counts(customer, mug):
 
 
 def test_the_list_is_newest_first_by_default(customer, mug):
-    orders = [place(customer, (mug, 1)) for _ in range(3)]
+    orders = [place_order(customer, (mug, 1)) for _ in range(3)]
     base = datetime(2026, 3, 1, tzinfo=UTC)
     # Created in one order, dated in another: the date decides.
     for order, days in zip(orders, (2, 0, 1), strict=True):
@@ -411,9 +402,9 @@ def test_the_list_is_newest_first_by_default(customer, mug):
 @pytest.fixture
 def dated(customer, mug, pen):
     """Three orders of known dates and totals: 12.50, 59.97, 37.50."""
-    a = place(customer, (mug, 1))
-    b = place(customer, (pen, 3))
-    c = place(customer, (mug, 3))
+    a = place_order(customer, (mug, 1))
+    b = place_order(customer, (pen, 3))
+    c = place_order(customer, (mug, 3))
     set_created_at(a, datetime(2026, 1, 1, 10, tzinfo=UTC))
     set_created_at(b, datetime(2026, 1, 2, 10, tzinfo=UTC))
     set_created_at(c, datetime(2026, 1, 3, 10, tzinfo=UTC))
@@ -436,7 +427,7 @@ def test_ordering_by_date_and_total(customer, dated, ordering, expected):
 
 
 def test_orders_of_equal_total_are_ordered_by_id_as_a_tie_breaker(customer, mug):
-    orders = [place(customer, (mug, 1)) for _ in range(3)]
+    orders = [place_order(customer, (mug, 1)) for _ in range(3)]
     assert ids(client_for(customer).get(LIST, {"ordering": "total"})) == [o.pk for o in orders]
 
 
@@ -447,9 +438,9 @@ def test_an_unknown_ordering_is_a_400_naming_it(customer, ordering):
 
 
 def test_status_filter_is_repeatable(customer, staff, mug):
-    pending = place(customer, (mug, 1))
-    cancelled = services.order_cancel(order=place(customer, (mug, 1)), actor=customer)
-    processing = move(place(customer, (mug, 1)), S.PROCESSING)
+    pending = place_order(customer, (mug, 1))
+    cancelled = services.order_cancel(order=place_order(customer, (mug, 1)), actor=customer)
+    processing = move(place_order(customer, (mug, 1)), S.PROCESSING)
     client = client_for(customer)
 
     assert ids(client.get(LIST, {"status": "pending"})) == [pending.pk]
@@ -488,8 +479,8 @@ def test_a_malformed_date_is_a_400_naming_the_parameter(customer, param, value):
 
 @pytest.mark.parametrize("param", ["created_after", "created_before"])
 def test_an_odd_offset_is_never_a_500(customer, mug, param):
-    early = place(customer, (mug, 1))
-    late = place(customer, (mug, 1))
+    early = place_order(customer, (mug, 1))
+    late = place_order(customer, (mug, 1))
     set_created_at(early, datetime(2026, 1, 1, 21, 0, tzinfo=UTC))
     set_created_at(late, datetime(2026, 1, 1, 22, 0, tzinfo=UTC))
     # 2026-01-01T00:00:00-21:55 is 2026-01-01T21:55:00Z.
@@ -524,13 +515,13 @@ def test_a_malformed_total_is_a_400_naming_the_parameter(customer, param, value)
 
 
 def test_staff_filter_by_customer(staff, customer, other, mug):
-    mine = place(customer, (mug, 1))
-    place(other, (mug, 1))
+    mine = place_order(customer, (mug, 1))
+    place_order(other, (mug, 1))
     assert ids(client_for(staff).get(LIST, {"customer": customer.pk})) == [mine.pk]
 
 
 def test_a_customer_filtering_by_another_customer_sees_nothing_of_theirs(customer, other, mug):
-    place(other, (mug, 1))
+    place_order(other, (mug, 1))
     assert ids(client_for(customer).get(LIST, {"customer": other.pk})) == []
 
 
@@ -544,8 +535,8 @@ def test_a_malformed_customer_filter_is_a_400(staff, value):
 def test_search_by_id_sku_and_customer_email(staff, mug, pen):
     ann = UserFactory(email="ann@shop.example")
     bob = UserFactory(email="bob@else.example")
-    by_ann = place(ann, (mug, 1))
-    by_bob = place(bob, (pen, 1))
+    by_ann = place_order(ann, (mug, 1))
+    by_bob = place_order(bob, (pen, 1))
     client = client_for(staff)
 
     assert ids(client.get(LIST, {"search": str(by_bob.pk)})) == [by_bob.pk]
@@ -566,7 +557,7 @@ def test_a_search_for_a_unicode_digit_is_never_a_500(staff, value):
 
 
 def test_a_customer_search_stays_within_their_own_orders(customer, other, mug):
-    place(other, (mug, 1))
+    place_order(other, (mug, 1))
     assert ids(client_for(customer).get(LIST, {"search": other.email})) == []
     assert ids(client_for(customer).get(LIST, {"search": "MUG"})) == []
 
@@ -581,11 +572,11 @@ def test_the_list_costs_the_same_queries_for_one_order_as_for_fifty(staff, custo
         assert response.status_code == 200
         return len(queries), len(response.json()["results"])
 
-    place(customer, *[(p, 1) for p in products])
+    place_order(customer, *[(p, 1) for p in products])
     one, listed = count_queries()
     assert listed == 1
     for i in range(49):
-        place(UserFactory() if i % 2 else customer, *[(p, 1) for p in products])
+        place_order(UserFactory() if i % 2 else customer, *[(p, 1) for p in products])
     fifty, listed = count_queries()
     assert listed == 50
     assert fifty == one
@@ -596,7 +587,7 @@ def test_the_list_costs_the_same_queries_for_one_order_as_for_fifty(staff, custo
 
 
 def test_detail_shows_the_order_with_its_items(customer, mug):
-    order = place(customer, (mug, 2))
+    order = place_order(customer, (mug, 2))
     body = client_for(customer).get(detail(order.pk)).json()
     assert set(body) == ORDER_FIELDS
     assert body["id"] == order.pk
@@ -605,7 +596,7 @@ def test_detail_shows_the_order_with_its_items(customer, mug):
 
 
 def test_staff_see_any_order(staff, customer, mug):
-    order = place(customer, (mug, 2))
+    order = place_order(customer, (mug, 2))
     response = client_for(staff).get(detail(order.pk))
     assert response.status_code == 200
     assert response.json()["customer"]["id"] == customer.pk
@@ -623,7 +614,7 @@ ENDPOINTS = {
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_another_customers_order_is_a_404_and_stays_as_it_was(customer, other, mug, endpoint):
-    order = place(customer, (mug, 2))
+    order = place_order(customer, (mug, 2))
     before, stock_before = order_state(order), db_state()
     method, url, data = ENDPOINTS[endpoint]
     response = getattr(client_for(other), method)(url(order.pk), data)
@@ -648,7 +639,7 @@ ALL_ENDPOINTS = {
 
 @pytest.mark.parametrize("endpoint", ALL_ENDPOINTS)
 def test_anonymous_requests_are_401_everywhere(customer, mug, endpoint):
-    order = place(customer, (mug, 2))
+    order = place_order(customer, (mug, 2))
     before = db_state()
     method, url, data = ALL_ENDPOINTS[endpoint]
     if data == "create":
@@ -662,7 +653,7 @@ def test_anonymous_requests_are_401_everywhere(customer, mug, endpoint):
 
 
 def test_owner_cancels_a_pending_order_and_its_stock_is_released(customer, mug):
-    order = place(customer, (mug, 4))
+    order = place_order(customer, (mug, 4))
     response = client_for(customer).post(cancel_url(order.pk), {"reason": "Too slow"})
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "cancelled"
@@ -674,14 +665,14 @@ def test_owner_cancels_a_pending_order_and_its_stock_is_released(customer, mug):
 
 
 def test_cancel_without_a_body_is_fine(customer, mug):
-    order = place(customer, (mug, 1))
+    order = place_order(customer, (mug, 1))
     response = client_for(customer).post(cancel_url(order.pk))
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "cancelled"
 
 
 def test_owner_cannot_cancel_a_processing_order(customer, mug):
-    order = move(place(customer, (mug, 4)), S.PROCESSING)
+    order = move(place_order(customer, (mug, 4)), S.PROCESSING)
     before = db_state()
     response = client_for(customer).post(cancel_url(order.pk))
     assert_error(response, 409, "invalid_transition")
@@ -690,7 +681,7 @@ def test_owner_cannot_cancel_a_processing_order(customer, mug):
 
 
 def test_staff_cancel_a_processing_order(staff, customer, mug):
-    order = move(place(customer, (mug, 4)), S.PROCESSING)
+    order = move(place_order(customer, (mug, 4)), S.PROCESSING)
     response = client_for(staff).post(cancel_url(order.pk))
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "cancelled"
@@ -698,13 +689,13 @@ def test_staff_cancel_a_processing_order(staff, customer, mug):
 
 
 def test_cancelling_a_cancelled_order_is_a_409(customer, mug):
-    order = place(customer, (mug, 1))
+    order = place_order(customer, (mug, 1))
     assert client_for(customer).post(cancel_url(order.pk)).status_code == 200
     assert_error(client_for(customer).post(cancel_url(order.pk)), 409, "invalid_transition")
 
 
 def test_delete_cancels_and_keeps_the_order(customer, mug):
-    order = place(customer, (mug, 3))
+    order = place_order(customer, (mug, 3))
     response = client_for(customer).delete(detail(order.pk))
     assert response.status_code == 200, response.content
     body = response.json()
@@ -716,7 +707,7 @@ def test_delete_cancels_and_keeps_the_order(customer, mug):
 
 
 def test_delete_of_a_processing_order_by_its_owner_is_a_409(customer, mug):
-    order = move(place(customer, (mug, 3)), S.PROCESSING)
+    order = move(place_order(customer, (mug, 3)), S.PROCESSING)
     assert_error(client_for(customer).delete(detail(order.pk)), 409, "invalid_transition")
     assert Order.objects.get(pk=order.pk).status == "processing"
 
@@ -725,7 +716,7 @@ def test_delete_of_a_processing_order_by_its_owner_is_a_409(customer, mug):
 
 
 def test_owner_sending_a_status_gets_a_403_and_nothing_changes(customer, mug):
-    order = place(customer, (mug, 2))
+    order = place_order(customer, (mug, 2))
     before = db_state()
     response = client_for(customer).patch(
         detail(order.pk), {"status": "cancelled", "notes": "and this"}
@@ -736,7 +727,7 @@ def test_owner_sending_a_status_gets_a_403_and_nothing_changes(customer, mug):
 
 
 def test_staff_status_moves_follow_the_table(staff, customer, mug):
-    order = place(customer, (mug, 3))
+    order = place_order(customer, (mug, 3))
     client = client_for(staff)
 
     assert_error(client.patch(detail(order.pk), {"status": "shipped"}), 409, "invalid_transition")
@@ -756,7 +747,7 @@ def test_staff_status_moves_follow_the_table(staff, customer, mug):
 
 
 def test_staff_cannot_fail_an_order_which_only_the_system_may(staff, customer, mug):
-    order = place(customer, (mug, 3))
+    order = place_order(customer, (mug, 3))
     assert_error(
         client_for(staff).patch(detail(order.pk), {"status": "failed"}),
         409,
@@ -765,13 +756,13 @@ def test_staff_cannot_fail_an_order_which_only_the_system_may(staff, customer, m
 
 
 def test_an_unknown_status_in_patch_is_a_400(staff, customer, mug):
-    order = place(customer, (mug, 3))
+    order = place_order(customer, (mug, 3))
     response = client_for(staff).patch(detail(order.pk), {"status": "lost"})
     assert_error(response, 400, "invalid_choice", "status")
 
 
 def test_owner_edits_address_and_notes_while_pending(customer, mug):
-    order = place(customer, (mug, 1))
+    order = place_order(customer, (mug, 1))
     response = client_for(customer).patch(
         detail(order.pk), {"shipping_address": "2 High St", "notes": "Back door"}
     )
@@ -788,7 +779,7 @@ def test_owner_edits_address_and_notes_while_pending(customer, mug):
 
 
 def test_owner_cannot_edit_once_processing(customer, mug):
-    order = move(place(customer, (mug, 1), notes="Before"), S.PROCESSING)
+    order = move(place_order(customer, (mug, 1), notes="Before"), S.PROCESSING)
     before = db_state()
     response = client_for(customer).patch(detail(order.pk), {"notes": "After"})
     assert_error(response, 403, "permission_denied")
@@ -797,7 +788,7 @@ def test_owner_cannot_edit_once_processing(customer, mug):
 
 
 def test_staff_edit_details_of_a_shipped_order(staff, customer, mug):
-    order = move(place(customer, (mug, 1)), S.PROCESSING)
+    order = move(place_order(customer, (mug, 1)), S.PROCESSING)
     order = services.order_transition(order=order, to_status=S.SHIPPED, actor=staff)
     response = client_for(staff).patch(detail(order.pk), {"notes": "Left with neighbour"})
     assert response.status_code == 200, response.content
@@ -805,7 +796,7 @@ def test_staff_edit_details_of_a_shipped_order(staff, customer, mug):
 
 
 def test_staff_edit_and_move_in_one_patch_or_not_at_all(staff, customer, mug):
-    order = place(customer, (mug, 1))
+    order = place_order(customer, (mug, 1))
     response = client_for(staff).patch(detail(order.pk), {"notes": "rush", "status": "shipped"})
     assert_error(response, 409, "invalid_transition")
     stored = Order.objects.get(pk=order.pk)
@@ -813,14 +804,14 @@ def test_staff_edit_and_move_in_one_patch_or_not_at_all(staff, customer, mug):
 
 
 def test_patch_with_too_long_notes_is_a_400(customer, mug):
-    order = place(customer, (mug, 1))
+    order = place_order(customer, (mug, 1))
     response = client_for(customer).patch(detail(order.pk), {"notes": "n" * 1001})
     assert_error(response, 400, "max_length", "notes")
     assert Order.objects.get(pk=order.pk).notes == ""
 
 
 def test_patch_cannot_change_server_owned_fields(customer, mug):
-    order = place(customer, (mug, 2))
+    order = place_order(customer, (mug, 2))
     response = client_for(customer).patch(
         detail(order.pk), {"total": "0.01", "customer": 1, "notes": "ok"}
     )
@@ -864,7 +855,7 @@ def test_events_list_the_history_oldest_first(customer, staff, mug):
 
 
 def test_events_record_the_cancel_reason_and_detail_edits(customer, mug):
-    order = place(customer, (mug, 1))
+    order = place_order(customer, (mug, 1))
     client = client_for(customer)
     client.patch(detail(order.pk), {"notes": "Gift"})
     client.post(cancel_url(order.pk), {"reason": "Found it cheaper"})
@@ -877,7 +868,7 @@ def test_events_record_the_cancel_reason_and_detail_edits(customer, mug):
 
 
 def test_staff_read_any_orders_events(staff, customer, mug):
-    order = place(customer, (mug, 1))
+    order = place_order(customer, (mug, 1))
     response = client_for(staff).get(events_url(order.pk))
     assert response.status_code == 200
     assert response.json()["count"] == 1

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from inventory.tests.factories import ProductFactory
-from orders import emails, services, tasks
+from orders import emails, tasks
 from orders.models import OrderEmail
+from orders.tests.factories import place_order
 
 pytestmark = pytest.mark.django_db
 
@@ -49,12 +50,7 @@ def flaky(settings):
 
 def queued(count) -> list[OrderEmail]:
     product = ProductFactory(stock=100)
-    orders = [
-        services.order_place(
-            customer=UserFactory(), items=[{"product_id": product.pk, "quantity": 1}]
-        )
-        for _ in range(count)
-    ]
+    orders = [place_order(UserFactory(), (product, 1)) for _ in range(count)]
     ids = emails.order_emails_queue(orders=orders, kind=CONFIRMATION)
     return list(OrderEmail.objects.filter(pk__in=ids).order_by("pk"))
 
@@ -167,7 +163,7 @@ def test_an_email_whose_task_was_lost_is_sent_by_a_later_processing_run(
 ):
     product = ProductFactory(stock=5)
     customer = UserFactory()
-    services.order_place(customer=customer, items=[{"product_id": product.pk, "quantity": 1}])
+    place_order(customer, (product, 1))
 
     def broker_down(*args, **kwargs):
         raise ConnectionRefusedError(111, "Connection refused")

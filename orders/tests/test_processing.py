@@ -13,17 +13,11 @@ from inventory.tests.helpers import assert_ledger_explains
 from orders import processing, services, tasks
 from orders.models import Order, OrderEmail, OrderEvent, OrderLine
 from orders.statuses import OrderStatus
-from orders.tests.factories import OrderFactory
+from orders.tests.factories import OrderFactory, place_order
 
 pytestmark = pytest.mark.django_db
 
 S = OrderStatus
-
-
-def place(customer, product, quantity=1) -> Order:
-    return services.order_place(
-        customer=customer, items=[{"product_id": product.pk, "quantity": quantity}]
-    )
 
 
 def moves(order) -> list[tuple[str, str, int | None, str]]:
@@ -48,7 +42,7 @@ def run(celery_eager, django_capture_on_commit_callbacks):
 def test_pending_orders_move_to_processing_once_with_a_system_event_and_an_email(run):
     product = ProductFactory(stock=10, price=Decimal("4.50"))
     customers = [UserFactory(first_name=f"C{i}") for i in range(3)]
-    orders = [place(customer, product, quantity=2) for customer in customers]
+    orders = [place_order(customer, (product, 2)) for customer in customers]
 
     assert run() == {"processed": 3, "failed": 0, "more": False}
 
@@ -69,7 +63,7 @@ def test_pending_orders_move_to_processing_once_with_a_system_event_and_an_email
 
 def test_a_second_run_moves_nothing_and_mails_nobody_again(run):
     product = ProductFactory(stock=10)
-    order = place(UserFactory(), product)
+    order = place_order(UserFactory(), (product, 1))
     run()
     assert run() == {"processed": 0, "failed": 0, "more": False}
     assert len(moves(order)) == 1
@@ -80,12 +74,12 @@ def test_a_second_run_moves_nothing_and_mails_nobody_again(run):
 def test_only_pending_orders_are_touched(run):
     product = ProductFactory(stock=10)
     staff = UserFactory(is_staff=True)
-    cancelled = place(UserFactory(), product)
+    cancelled = place_order(UserFactory(), (product, 1))
     services.order_cancel(order=cancelled, actor=staff)
-    shipped = place(UserFactory(), product)
+    shipped = place_order(UserFactory(), (product, 1))
     services.order_transition(order=shipped, to_status=S.PROCESSING, actor=staff)
     services.order_transition(order=shipped, to_status=S.SHIPPED, actor=staff)
-    pending = place(UserFactory(), product)
+    pending = place_order(UserFactory(), (product, 1))
 
     assert run()["processed"] == 1
     statuses = dict(Order.objects.values_list("pk", "status"))
@@ -99,7 +93,7 @@ def test_only_pending_orders_are_touched(run):
 
 def test_a_backlog_is_drained_in_bounded_batches_oldest_first(django_assert_max_num_queries):
     product = ProductFactory(stock=100)
-    orders = [place(UserFactory(), product) for _ in range(7)]
+    orders = [place_order(UserFactory(), (product, 1)) for _ in range(7)]
 
     batch = processing.process_pending_batch(batch_size=3)
     assert batch.processed == [order.pk for order in orders[:3]]
@@ -114,7 +108,7 @@ def test_a_batch_costs_the_same_queries_for_three_orders_as_for_fifty(
     product = ProductFactory(stock=1000)
     for size in (3, 50):
         for _ in range(size):
-            place(UserFactory(), product)
+            place_order(UserFactory(), (product, 1))
         with django_assert_max_num_queries(10):
             assert len(processing.process_pending_batch(batch_size=100).processed) == size
 
@@ -122,7 +116,7 @@ def test_a_batch_costs_the_same_queries_for_three_orders_as_for_fifty(
 def test_the_time_budget_leaves_the_rest_for_the_next_run():
     product = ProductFactory(stock=10)
     for _ in range(3):
-        place(UserFactory(), product)
+        place_order(UserFactory(), (product, 1))
     run = processing.process_pending_orders(batch_size=1, time_budget=0)
     assert (run.processed, run.more) == (1, True)
     assert Order.objects.filter(status=S.PENDING).count() == 2
@@ -131,8 +125,8 @@ def test_the_time_budget_leaves_the_rest_for_the_next_run():
 def test_an_order_of_a_deactivated_customer_fails_and_gives_its_stock_back(run):
     product = ProductFactory(stock=10)
     gone = UserFactory()
-    failing = place(gone, product, quantity=4)
-    fine = [place(UserFactory(), product, quantity=1) for _ in range(2)]
+    failing = place_order(gone, (product, 4))
+    fine = [place_order(UserFactory(), (product, 1)) for _ in range(2)]
     gone.is_active = False
     gone.save()
 
@@ -154,7 +148,7 @@ def test_an_order_of_a_deactivated_customer_fails_and_gives_its_stock_back(run):
 
 def test_an_order_whose_reservation_does_not_match_its_lines_fails(run):
     reserved, unreserved = ProductFactory(stock=10), ProductFactory(stock=10)
-    order = place(UserFactory(), reserved, quantity=3)
+    order = place_order(UserFactory(), (reserved, 3))
     # A line that no reservation covers (only a bug or a hand edit could do this).
     OrderLine.objects.create(
         order=order,
@@ -186,7 +180,7 @@ def test_an_unexpected_error_fails_only_that_order_and_keeps_the_details_in_the_
     monkeypatch, caplog
 ):
     product = ProductFactory(stock=10)
-    orders = [place(UserFactory(), product, quantity=2) for _ in range(3)]
+    orders = [place_order(UserFactory(), (product, 2)) for _ in range(3)]
     check = processing.order_check_processable
 
     def breaks_on_the_second(order, lines, held):
@@ -211,7 +205,7 @@ def test_an_unexpected_error_fails_only_that_order_and_keeps_the_details_in_the_
 
 def test_when_the_bulk_move_raises_the_orders_move_one_by_one(monkeypatch):
     product = ProductFactory(stock=10)
-    orders = [place(UserFactory(), product) for _ in range(3)]
+    orders = [place_order(UserFactory(), (product, 1)) for _ in range(3)]
 
     def broken(**kwargs):
         raise RuntimeError("bulk path broken")
@@ -225,7 +219,7 @@ def test_when_the_bulk_move_raises_the_orders_move_one_by_one(monkeypatch):
 
 def test_one_order_that_breaks_the_single_move_too_fails_alone(monkeypatch):
     product = ProductFactory(stock=10)
-    orders = [place(UserFactory(), product) for _ in range(3)]
+    orders = [place_order(UserFactory(), (product, 1)) for _ in range(3)]
     transition = services.order_transition
 
     def bulk_broken(**kwargs):
@@ -248,7 +242,7 @@ def test_one_order_that_breaks_the_single_move_too_fails_alone(monkeypatch):
 
 def test_an_order_that_cannot_even_be_failed_stays_pending_and_the_run_ends(monkeypatch):
     product = ProductFactory(stock=10)
-    stuck = place(UserFactory(), product)
+    stuck = place_order(UserFactory(), (product, 1))
     stuck.customer.is_active = False
     stuck.customer.save()
 

@@ -6,9 +6,10 @@ import pytest
 from accounts.tests.factories import UserFactory
 from inventory.tests.factories import ProductFactory
 from inventory.tests.helpers import assert_ledger_explains
-from orders import processing, services
+from orders import processing
 from orders.models import Order, OrderEmail, OrderEvent
 from orders.statuses import OrderStatus
+from orders.tests.factories import place_order
 from orders_project.testing import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -17,12 +18,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def test_concurrent_runs_move_each_order_once_with_one_event_and_one_email():
     product = ProductFactory(stock=1000)
     customers = [UserFactory() for _ in range(5)]
-    orders = [
-        services.order_place(
-            customer=customers[i % 5], items=[{"product_id": product.pk, "quantity": 1}]
-        )
-        for i in range(120)
-    ]
+    orders = [place_order(customers[i % 5], (product, 1)) for i in range(120)]
 
     runs = run_together(4, lambda i: processing.process_pending_orders(batch_size=7))
 
@@ -42,11 +38,9 @@ def test_concurrent_runs_move_each_order_once_with_one_event_and_one_email():
 def test_two_runs_racing_over_a_failing_order_fail_it_once():
     product = ProductFactory(stock=100)
     gone = UserFactory()
-    failing = services.order_place(customer=gone, items=[{"product_id": product.pk, "quantity": 5}])
+    failing = place_order(gone, (product, 5))
     for _ in range(30):
-        services.order_place(
-            customer=UserFactory(), items=[{"product_id": product.pk, "quantity": 1}]
-        )
+        place_order(UserFactory(), (product, 1))
     gone.is_active = False
     gone.save()
 

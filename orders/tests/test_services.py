@@ -16,6 +16,7 @@ from orders import services
 from orders.exceptions import InvalidTransition, OrderNotEditable
 from orders.models import Order, OrderEvent, OrderLine
 from orders.statuses import TRANSITIONS, Actor, OrderStatus
+from orders.tests.factories import place_order
 
 pytestmark = pytest.mark.django_db
 
@@ -46,16 +47,6 @@ REFUSED = sorted(
     for actor in ACTORS
     if (frm, to, actor) not in ALLOWED
 )
-
-
-def place(customer, *lines, actor=None, **kwargs) -> Order:
-    """Place an order of `(product, quantity)` lines."""
-    return services.order_place(
-        customer=customer,
-        items=[{"product_id": product.pk, "quantity": quantity} for product, quantity in lines],
-        actor=actor,
-        **kwargs,
-    )
 
 
 def stock(product) -> tuple[int, int]:
@@ -89,7 +80,7 @@ class Scene:
         self.stranger = UserFactory()
         self.a = ProductFactory(stock=10)
         self.b = ProductFactory(stock=10)
-        self.order = place(self.owner, (self.a, 3), (self.b, 2), actor=self.owner)
+        self.order = place_order(self.owner, (self.a, 3), (self.b, 2), actor=self.owner)
         self.quantities = {self.a.pk: 3, self.b.pk: 2}
 
     def user(self, actor_kind):
@@ -140,7 +131,7 @@ def test_prices_are_exact_decimal_arithmetic():
     customer = UserFactory()
     pen = ProductFactory(price=Decimal("19.99"), stock=10)
     clip = ProductFactory(price=Decimal("0.10"), stock=10)
-    order = place(customer, (pen, 3), (clip, 2))
+    order = place_order(customer, (pen, 3), (clip, 2))
 
     order = Order.objects.get(pk=order.pk)
     assert order.total == Decimal("60.17")
@@ -160,14 +151,14 @@ def test_a_sum_that_floats_get_wrong_is_exact():
     customer = UserFactory()
     a = ProductFactory(price=Decimal("0.10"), stock=5)
     b = ProductFactory(price=Decimal("0.20"), stock=5)
-    order = place(customer, (a, 1), (b, 1))
+    order = place_order(customer, (a, 1), (b, 1))
     assert order.total == Decimal("0.30")
     assert Order.objects.get(pk=order.pk).total == Decimal("0.30")
 
 
 def test_the_returned_order_carries_the_same_total_as_the_stored_one():
     product = ProductFactory(price=Decimal("12.50"), stock=10)
-    order = place(UserFactory(), (product, 2))
+    order = place_order(UserFactory(), (product, 2))
     assert order.total == Decimal("25.00")
     assert order.total.as_tuple().exponent == -2
     assert Order.objects.get(pk=order.pk).total == order.total
@@ -175,7 +166,7 @@ def test_the_returned_order_carries_the_same_total_as_the_stored_one():
 
 def test_lines_keep_the_sku_name_and_price_of_the_moment_of_placing():
     product = ProductFactory(sku="MUG-1", name="Mug", price=Decimal("12.50"), stock=10)
-    order = place(UserFactory(), (product, 2))
+    order = place_order(UserFactory(), (product, 2))
 
     inventory.product_update(
         product=product, data={"price": Decimal("99.00"), "name": "Golden mug", "sku": "MUG-2"}
@@ -196,7 +187,7 @@ def test_lines_keep_the_sku_name_and_price_of_the_moment_of_placing():
 def test_placing_reserves_every_line_and_writes_a_created_event():
     customer = UserFactory()
     a, b = ProductFactory(stock=10), ProductFactory(stock=4)
-    order = place(customer, (a, 3), (b, 4), actor=customer, shipping_address="1 Main St")
+    order = place_order(customer, (a, 3), (b, 4), actor=customer, shipping_address="1 Main St")
 
     assert (order.status, order.customer, order.shipping_address) == (
         S.PENDING,
@@ -222,7 +213,7 @@ def test_not_enough_stock_on_one_line_places_nothing_and_reserves_nothing():
     customer = UserFactory()
     a, b = ProductFactory(stock=10), ProductFactory(stock=1)
     with pytest.raises(InsufficientStock) as raised:
-        place(customer, (a, 3), (b, 2))
+        place_order(customer, (a, 3), (b, 2))
     assert raised.value.attr == "items.1.quantity"
     assert b.sku in raised.value.detail
     assert not Order.objects.exists()
@@ -234,7 +225,7 @@ def test_not_enough_stock_on_one_line_places_nothing_and_reserves_nothing():
 
 def test_placing_by_staff_records_the_staff_member_as_the_actor():
     customer, staff = UserFactory(), StaffFactory()
-    order = place(customer, (ProductFactory(stock=3), 1), actor=staff)
+    order = place_order(customer, (ProductFactory(stock=3), 1), actor=staff)
     assert order.customer == customer
     assert order.events.get().actor == staff
 
