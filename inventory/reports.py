@@ -1,6 +1,7 @@
 """The daily low-stock report mailed to staff (SPEC §7)."""
 
 import logging
+from contextlib import suppress
 
 from django.conf import settings
 from django.core.cache import cache
@@ -69,7 +70,8 @@ def low_stock_report_send(*, force: bool = False) -> int:
             recipient_list=recipients,
         )
     except Exception:
-        cache.delete(once_key)  # let the retry send it
+        with suppress(Exception):  # the cache may be down too: the mail error is the one to raise
+            cache.delete(once_key)  # let the retry send it
         raise
     logger.info("Low-stock report: %d products, mailed to %d staff", count, len(recipients))
     return count
