@@ -55,6 +55,18 @@ def auth_client(user):
 
 
 @pytest.fixture
+def superuser(db):
+    return StaffFactory(email="root@example.com", is_superuser=True)
+
+
+@pytest.fixture
+def admin_client(client, superuser):
+    """A Django test client logged in to the admin as a superuser."""
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
 def log_lines(settings):
     """Log output formatted as the project's console handler formats it."""
     stream = io.StringIO()

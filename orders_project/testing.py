@@ -82,3 +82,10 @@ def run_python(args: list[str], settings_module: str = "orders_project.settings"
         text=True,
         timeout=120,
     )
+
+
+def messages_of(response) -> list[str]:
+    """The messages the admin queued for the user during `response`'s request."""
+    from django.contrib.messages import get_messages
+
+    return [str(message) for message in get_messages(response.wsgi_request)]

@@ -3,33 +3,18 @@
 import re
 
 import pytest
-from django.contrib.messages import get_messages
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, User
 from accounts.services import api_key_create
 from accounts.tests.factories import PASSWORD, UserFactory
+from orders_project.testing import messages_of
 
 pytestmark = pytest.mark.django_db
 
 USERS = "/admin/accounts/user/"
 KEYS = "/admin/accounts/apikey/"
 RAW_KEY = re.compile(r"The new API key is (\S+) ")
-
-
-@pytest.fixture
-def superuser():
-    return UserFactory(email="root@example.com", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def me_with_key(raw):

@@ -3,7 +3,6 @@
 from decimal import Decimal
 
 import pytest
-from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accounts.tests.factories import StaffFactory, UserFactory
@@ -11,6 +10,7 @@ from inventory import services
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory
 from orders.tests.factories import OrderFactory
+from orders_project.testing import messages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -18,17 +18,6 @@ PRODUCTS = reverse("admin:inventory_product_changelist")
 PRODUCT_ADD = reverse("admin:inventory_product_add")
 MOVEMENTS = reverse("admin:inventory_stockmovement_changelist")
 MOVEMENT_ADD = reverse("admin:inventory_stockmovement_add")
-
-
-@pytest.fixture
-def superuser():
-    return StaffFactory(email="root@example.com", is_superuser=True)
-
-
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
 
 
 def adjust_url(product) -> str:
@@ -46,10 +35,6 @@ def delete_url(product) -> str:
 def listed(response) -> list:
     assert response.status_code == 200, response.content
     return list(response.context["cl"].result_list)
-
-
-def messages_of(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def reserve(product, quantity):
