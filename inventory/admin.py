@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
+from orders_project.admin import EstimatedCountPaginator
 from orders_project.exceptions import DomainError
 
 from . import services
@@ -179,7 +180,10 @@ class StockMovementAdmin(admin.ModelAdmin):
     search_fields = ("product__sku", "product__name", "note")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
+    sortable_by = ()  # the ledger is read newest first, along its index
+    paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
 
     @admin.display(description="order", ordering="order")
     def order_link(self, movement):

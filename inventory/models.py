@@ -121,6 +121,8 @@ class StockMovement(models.Model):
         ]
         indexes = [
             models.Index(fields=["product", "created_at", "id"], name="movement_product_idx"),
+            # The admin's ledger, newest first.
+            models.Index(fields=["created_at", "id"], name="movement_created_idx"),
         ]
 
     def __str__(self):

@@ -35,6 +35,7 @@ class Order(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
+        permissions = [("export_order", "Can export orders as CSV")]
         constraints = [
             models.CheckConstraint(condition=models.Q(total__gte=0), name="order_total_gte_0"),
         ]

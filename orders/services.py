@@ -8,8 +8,9 @@ two racing moves of one order therefore act one after the other, and the
 second sees the first's result.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -267,3 +268,30 @@ def order_update_details(
         data={"fields": sorted(changes)},
     )
     return order
+
+
+class TransitionReport(NamedTuple):
+    """What `order_transition_each` did: the orders it moved, and why it
+    could not move the others (`{order_id: reason}`)."""
+
+    moved: list[int]
+    refused: dict[int, str]
+
+
+def order_transition_each(
+    *, order_ids: Iterable[int], to_status: str, actor, note: str = ""
+) -> TransitionReport:
+    """Move each order to `to_status` in a transaction of its own, so one
+    refusal does not stop the rest (staff acting on a selection). Orders are
+    taken in id order; each move is `order_transition` with its rules."""
+    moved, refused = [], {}
+    for order_id in sorted(set(order_ids)):
+        try:
+            order_transition(order=order_id, to_status=to_status, actor=actor, note=note)
+        except DomainError as error:
+            refused[order_id] = str(error.detail)
+        except Order.DoesNotExist:
+            refused[order_id] = "The order no longer exists."
+        else:
+            moved.append(order_id)
+    return TransitionReport(moved, refused)

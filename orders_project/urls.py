@@ -4,10 +4,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from . import health
 
-admin.site.site_header = "Orders back office"
-admin.site.site_title = "Orders admin"
-admin.site.index_title = "Run the business"
-
 api_v1 = [
     path("auth/", include("accounts.api.urls")),
     path("", include("inventory.api.urls")),
