@@ -11,17 +11,49 @@ from orders_project.request_id import RequestIdLogFilter
 
 
 def pytest_collection_modifyitems(config, items):
+    _skip_unless(
+        items,
+        "postgres",
+        available=_database_vendor() == "postgresql",
+        required_by="REQUIRE_POSTGRES",
+        reason="needs PostgreSQL: set DATABASE_URL=postgres://...",
+    )
+    _skip_unless(
+        items,
+        "browser",
+        available=_chromium_installed(),
+        required_by="REQUIRE_BROWSER",
+        reason="needs Chromium: apt-get install chromium (or set CHROMIUM=/path)",
+    )
+
+
+def _skip_unless(items, marker, *, available, required_by, reason):
+    """Skip the tests marked `marker` where what they need is missing; where
+    the environment variable `required_by` is set (CI), stop the run instead:
+    they must run there, never be skipped into a green run."""
+    marked = [item for item in items if marker in item.keywords]
+    if available or not marked:
+        return
+    if os.environ.get(required_by):
+        raise pytest.UsageError(f"{required_by} is set but the tests cannot run: {reason}")
+    for item in marked:
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _database_vendor() -> str:
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        return
-    if os.environ.get("REQUIRE_POSTGRES"):
-        # CI: the race tests must run, never be skipped into a green run.
-        raise pytest.UsageError(f"REQUIRE_POSTGRES is set but the database is {connection.vendor}")
-    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://...")
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+    return connection.vendor
+
+
+def _chromium_installed() -> bool:
+    from pathlib import Path
+
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return False
+    return Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists()
 
 
 @pytest.fixture(autouse=True)
