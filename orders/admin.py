@@ -18,7 +18,8 @@ from collections.abc import Iterable, Iterator
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
@@ -242,7 +243,7 @@ class OrderAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         number = term.removeprefix("#")
-        if number.isdigit():
+        if number.isascii() and number.isdigit():
             return queryset.filter(pk=int(number)) if len(number) < 19 else queryset.none(), False
         if "@" not in term:
             skus = {term, *Product.objects.filter(sku__iexact=term).values_list("sku", flat=True)}
@@ -413,7 +414,12 @@ class OrderAdmin(admin.ModelAdmin):
         """The whole list as filtered, searched and dated on the changelist."""
         if not self.has_export_permission(request):
             raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:  # as the list itself answers a bad filter
+            return HttpResponseRedirect(
+                f"{reverse('admin:orders_order_changelist')}?{ERROR_FLAG}=1"
+            )
         return csv_response(changelist.get_queryset(request))
 
     def changelist_view(self, request, extra_context=None):

@@ -208,7 +208,7 @@ def test_search_finds_orders_by_sku(admin_client, pending, term):
     assert listed(admin_client.get(ORDERS, {"q": term})) == [pending[0].pk]
 
 
-@pytest.mark.parametrize("term", ["nothing-like-this", "#999999", "9" * 40, "%", "'"])
+@pytest.mark.parametrize("term", ["nothing-like-this", "#999999", "9" * 40, "%", "'", "²", "#١٢"])
 def test_search_with_no_match_lists_nothing(admin_client, pending, term):
     assert listed(admin_client.get(ORDERS, {"q": term})) == []
 
@@ -455,6 +455,20 @@ def test_the_export_of_the_list_follows_its_filters_and_search(
     assert len(everything) == 3
     filtered = csv_rows(admin_client.get(EXPORT, {"status__exact": "pending", "q": "alice"}))
     assert [row["order"] for row in filtered] == [str(pending[1].pk)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"created_at__year": "x"},
+        {"created_at__year": "2026", "created_at__month": "13"},
+        {"bogus": "1"},
+    ],
+)
+def test_an_export_with_a_bad_filter_goes_back_to_the_list(admin_client, pending, query):
+    response = admin_client.get(EXPORT, query)
+    assert response.status_code == 302
+    assert response["Location"] == f"{ORDERS}?e=1"
 
 
 def test_the_export_link_carries_the_lists_filters(admin_client, pending):
