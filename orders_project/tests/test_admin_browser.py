@@ -35,10 +35,6 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
 @pytest.fixture
 def page(monkeypatch):
     sync_api = pytest.importorskip("playwright.sync_api")
-    # The live server's request threads close their database connections at
-    # the end of each request, so none outlives the test (the browser keeps
-    # its HTTP connections alive, and a thread with them).
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     # Playwright's sync API runs an event loop in this thread; the ORM calls the
     # test makes between browser steps are still synchronous and safe.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -48,6 +44,10 @@ def page(monkeypatch):
         context.set_default_timeout(10_000)
         yield context.new_page()
         browser.close()
+        # While Playwright's loop runs, Django hands this thread's ORM calls a
+        # connection of their own (a context of the loop's): close it here, in
+        # that context, or it outlives the test database.
+        connections.close_all()
 
 
 def on_hand(sku: str) -> int:
