@@ -45,9 +45,10 @@ def order_units(*, order_ids) -> dict[int, int]:
 
 
 def order_export_rows(*, orders: QuerySet[Order], chunk_size: int = 2000) -> Iterator[Order]:
-    """Every order of `orders`, newest first, with its customer and lines,
-    fetched `chunk_size` at a time by keyset (`id < last`): memory stays at
-    one chunk and no query slows down as the export goes deeper."""
+    """Every order of `orders` with its customer and lines, latest placed
+    (highest id) first, fetched `chunk_size` at a time by keyset
+    (`id < last`): memory stays at one chunk and no query slows down as the
+    export goes deeper."""
     base = orders.select_related("customer").order_by("-pk")
     last_id = None
     while True:
