@@ -142,9 +142,22 @@ def stock_reserve(*, order, lines: Mapping[int, int], actor=None) -> list[StockM
     inactive, and `InsufficientStock` naming the first product (by id) that has
     less available than asked; then nothing is reserved.
     """
+    return stock_reserve_locked(
+        order=order, lines=lines, products=lock_products(lines), actor=actor
+    )
+
+
+def stock_reserve_locked(
+    *, order, lines: Mapping[int, int], products: Mapping[int, Product], actor=None
+) -> list[StockMovement]:
+    """`stock_reserve` for a caller that has already locked the products with
+    `lock_products` in its own transaction (placing an order reads and locks
+    them once, to price the lines and to reserve). Same checks, same errors;
+    if one is raised the caller's transaction must roll back."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("stock_reserve_locked needs the transaction that holds the locks.")
     if not lines or any(quantity <= 0 for quantity in lines.values()):
         raise ValueError("Reserve at least one unit of each product.")
-    products = lock_products(lines)
     for product_id in sorted(lines):
         product = products.get(product_id)
         if product is None or not product.is_active:

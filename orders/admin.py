@@ -31,8 +31,8 @@ from django.utils.html import format_html
 
 from accounts.models import User
 from inventory.models import Product
-from orders_project.admin import EstimatedCountPaginator
 from orders_project.exceptions import DomainError
+from orders_project.pagination import EstimatedCountPaginator
 
 from . import selectors, services
 from .emails import MAX_ATTEMPTS

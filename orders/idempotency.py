@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from orders_project.db import delete_in_batches
@@ -42,23 +42,40 @@ def idempotent(
 
     Returns (status, body, replayed). The same key with another fingerprint
     within the TTL raises `IdempotencyKeyReused` (422)."""
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                user=user, key=key, fingerprint=fingerprint, response_status=0, response_body={}
-            )
-    except IntegrityError:
+    record_id = _claim(user=user, key=key, fingerprint=fingerprint)
+    if record_id is None:
         record = IdempotencyRecord.objects.select_for_update().get(user=user, key=key)
         if record.created_at >= timezone.now() - idempotency_ttl():
             if record.fingerprint != fingerprint:
-                raise IdempotencyKeyReused() from None
+                raise IdempotencyKeyReused()
             return record.response_status, record.response_body, True
         # Expired: the key is free again.
         record.fingerprint, record.created_at = fingerprint, timezone.now()
+        record.save(update_fields=["fingerprint", "created_at"])
+        record_id = record.pk
     status, body = produce()
-    record.response_status, record.response_body = status, body
-    record.save()
+    IdempotencyRecord.objects.filter(pk=record_id).update(
+        response_status=status, response_body=body
+    )
     return status, body, False
+
+
+def _claim(*, user, key: str, fingerprint: str) -> int | None:
+    """Insert the record for (user, key) and return its id, or None if the key
+    is taken. One statement, no savepoint: ON CONFLICT DO NOTHING waits, like
+    a plain insert would, for a concurrent request with the same key to end,
+    and then does nothing if that one committed."""
+    table = IdempotencyRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} "  # noqa: S608 (the table name is ours)
+            "(user_id, key, fingerprint, response_status, response_body, created_at) "
+            "VALUES (%s, %s, %s, 0, %s, %s) "
+            "ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
+            [user.pk, key, fingerprint, "{}", timezone.now()],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def idempotency_delete_expired() -> int:

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from inventory import services as inventory
-from inventory.exceptions import InsufficientStock, ProductUnavailable
-from inventory.models import Product
+from inventory.exceptions import InsufficientStock
+from inventory.locks import lock_products
 from orders_project.exceptions import DomainError
 
 from .exceptions import InvalidTransition, OrderNotEditable
@@ -85,7 +85,6 @@ def order_customer_for(*, actor, customer_id: int | None):
     return customer
 
 
-@transaction.atomic
 def order_place(
     *,
     customer,
@@ -93,13 +92,29 @@ def order_place(
     shipping_address: str = "",
     notes: str = "",
     actor=None,
+    savepoint: bool = True,
 ) -> Order:
     """Place an order for `customer`: `items` is a list of
     `{"product_id", "quantity"}`. Prices come from the catalogue, and stock is
-    reserved for every line or for none (409 `insufficient_stock`)."""
+    reserved for every line or for none (409 `insufficient_stock`).
+
+    A fixed number of statements whatever the number of lines: the products
+    are read once, locked (in id order), and both price the lines and carry
+    the reservation; lines and ledger rows are inserted in bulk. The order
+    comes back with its lines loaded, so it can be shown without a read.
+
+    Inside a caller's transaction it takes a savepoint, so an error here
+    leaves the caller's transaction usable. A caller that rolls back its whole
+    transaction on any error anyway (the idempotent create) may pass
+    `savepoint=False` and save the two statements."""
+    with transaction.atomic(savepoint=savepoint):
+        return _place(customer, items, shipping_address, notes, actor)
+
+
+def _place(customer, items, shipping_address, notes, actor) -> Order:
     _check_items(items)
     index_of = {item["product_id"]: index for index, item in enumerate(items)}
-    products = Product.objects.in_bulk(index_of)
+    products = lock_products(index_of)
     for product_id, index in index_of.items():
         product = products.get(product_id)
         if product is None or not product.is_active:
@@ -131,23 +146,31 @@ def order_place(
         notes=notes,
     )
     try:
-        inventory.stock_reserve(
-            order=order, lines={item["product_id"]: item["quantity"] for item in items}, actor=actor
+        inventory.stock_reserve_locked(
+            order=order,
+            lines={item["product_id"]: item["quantity"] for item in items},
+            products=products,
+            actor=actor,
         )
     except InsufficientStock as error:
         error.attr = f"items.{index_of[error.product_id]}.quantity"
         raise
-    except ProductUnavailable as error:  # deactivated since we read it
-        raise InvalidOrder(
-            error.detail, attr=f"items.{index_of[error.product_id]}.product_id", code="inactive"
-        ) from error
     for line in lines:
         line.order = order
     OrderLine.objects.bulk_create(lines)
     OrderEvent.objects.create(
         order=order, type=OrderEvent.Type.CREATED, to_status=order.status, actor=actor
     )
+    _attach_lines(order, lines)
     return order
+
+
+def _attach_lines(order: Order, lines: list[OrderLine]) -> None:
+    """Hand `order.lines.all()` the lines just written, as `prefetch_related`
+    would, so showing the new order reads nothing back."""
+    loaded = order.lines.all()
+    loaded._result_cache, loaded._prefetch_done = lines, True
+    order._prefetched_objects_cache = {"lines": loaded}
 
 
 # --- Moving -----------------------------------------------------------------------

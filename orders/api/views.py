@@ -118,9 +118,12 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 shipping_address=data["shipping_address"],
                 notes=data["notes"],
                 actor=request.user,
+                # Under a key, `idempotent` rolls its whole transaction back on
+                # any error: no savepoint needed inside it.
+                savepoint=key is None,
             )
-            response = self._respond(order, status.HTTP_201_CREATED)
-            return response.status_code, response.data
+            # The order comes back with its lines: shown without reading it again.
+            return status.HTTP_201_CREATED, s.OrderSerializer(order).data
 
         if key is None:
             status_code, body = place()
