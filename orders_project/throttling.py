@@ -9,10 +9,31 @@ throttling protects the service, it must not take it down.
 
 import logging
 
+from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 from rest_framework import throttling
 
 logger = logging.getLogger(__name__)
+
+
+def _count_hit(cache, key: str, timeout: int) -> int:
+    """Add one to the window's counter and return it. On Redis: INCR and
+    EXPIRE in one pipelined round trip, on the cache's own connection pool
+    and key (so `cache.clear()` resets it too). Elsewhere (the local-memory
+    cache of `make run`): add() then incr()."""
+    if isinstance(cache, RedisCache):
+        key = cache.make_and_validate_key(key)
+        pipe = cache._cache.get_client(key, write=True).pipeline(transaction=False)
+        # The key names its window, so refreshing the expiry on every hit
+        # only keeps a finished window's counter a little longer.
+        count, _ = pipe.incr(key).expire(key, timeout).execute()
+        return count
+    cache.add(key, 0, timeout)  # a no-op when the key exists
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.set(key, 1, timeout)
+        return 1
 
 
 class FixedWindowMixin:
@@ -28,13 +49,7 @@ class FixedWindowMixin:
         window_start = now - now % self.duration
         window_key = f"{key}:{window_start}"
         try:
-            # add() is a no-op when the key exists; the timeout outlives the window.
-            self.cache.add(window_key, 0, self.duration + 1)
-            try:
-                count = self.cache.incr(window_key)
-            except ValueError:  # expired between add() and incr()
-                self.cache.set(window_key, 1, self.duration + 1)
-                count = 1
+            count = _count_hit(self.cache, window_key, self.duration + 1)
         except (RedisError, OSError) as exc:
             logger.warning("Throttle cache unavailable, request allowed: %s", exc)
             return True

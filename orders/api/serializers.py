@@ -1,9 +1,12 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from orders_project.filters import MAX_ID
 from orders_project.serializers import ActorField
 
 from ..models import MAX_LINES, MAX_QUANTITY, Order, OrderEvent, OrderLine
+from ..services import CENT
 from ..statuses import OrderStatus
 
 
@@ -21,7 +24,12 @@ class OrderLineSerializer(serializers.ModelSerializer):
 
 class OrderSerializer(serializers.ModelSerializer):
     """An order with its items. Everything here is owned by the server except
-    `shipping_address` and `notes`."""
+    `shipping_address` and `notes`.
+
+    The declared fields are the contract (and the OpenAPI schema); the output
+    is built by hand because this is the hottest read of the API: a page of
+    20 orders with their items goes through about 250 DRF field objects
+    otherwise, several times the cost of its SQL. A test holds the two equal."""
 
     customer = CustomerSerializer(read_only=True)
     items = OrderLineSerializer(source="lines", many=True, read_only=True)
@@ -41,6 +49,38 @@ class OrderSerializer(serializers.ModelSerializer):
             "updated_at",
         )
         read_only_fields = fields
+
+    def to_representation(self, order):
+        return {
+            "id": order.pk,
+            "customer": {"id": order.customer_id, "email": order.customer.email},
+            "status": order.status,
+            "items": [
+                {
+                    "product_id": line.product_id,
+                    "sku": line.sku,
+                    "name": line.name,
+                    "quantity": line.quantity,
+                    "unit_price": _money(line.unit_price),
+                    "line_total": _money(line.line_total),
+                }
+                for line in order.lines.all()
+            ],
+            "total": _money(order.total),
+            "currency": order.currency,
+            "shipping_address": order.shipping_address,
+            "notes": order.notes,
+            "created_at": _timestamp(order.created_at),
+            "updated_at": _timestamp(order.updated_at),
+        }
+
+
+def _money(value: Decimal) -> str:
+    """As DRF's DecimalField shows a two-place amount: "19.99"."""
+    return str(value.quantize(CENT))
+
+
+_timestamp = serializers.DateTimeField().to_representation
 
 
 class OrderItemInputSerializer(serializers.Serializer):

@@ -77,6 +77,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             return Order.objects.none()
         return selectors.order_list(user=self.request.user)
 
+    def filter_queryset(self, queryset):
+        # The filters are the list's query parameters; reading one order
+        # (and acting on it) needs none of them, nor the cost of building them.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     def _respond(self, order, status_code=status.HTTP_200_OK):
         """The order as it now is, freshly read with its items."""
         order = self.get_queryset().get(pk=order.pk)
