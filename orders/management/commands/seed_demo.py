@@ -227,6 +227,7 @@ class Command(BaseCommand):
             f"Created {count} demo orders: {by_status}; "
             f"restocked {seeder.restocked} units to cover them."
         )
+        refresh_statistics()
 
     @transaction.atomic
     def seed_products(self) -> int:
@@ -433,6 +434,18 @@ class OrderSeeder:
             at += timedelta(seconds=delay * scale)
             steps.append((from_status, to_status, actors[who], at))
         return Plan(customer_id, placed, status, lines, steps)
+
+
+def refresh_statistics() -> None:
+    """Bring PostgreSQL's planner statistics up to date after a bulk load.
+    Autovacuum would, minutes later; until then the planner takes the tables
+    for nearly empty and picks plans for that (the processing run's queue
+    scan became a sort of every pending order: 2,000 orders/s instead of
+    4,000)."""
+    if connection.vendor == "postgresql":
+        tables = [model._meta.db_table for model in (Order, OrderLine, OrderEvent, StockMovement)]
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {', '.join(tables)}")
 
 
 def allocate_ids(model, count: int) -> list[int]:
