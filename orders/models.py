@@ -45,6 +45,8 @@ class Order(models.Model):
                 fields=["customer", "-created_at", "-id"], name="order_customer_created_idx"
             ),
             models.Index(fields=["status", "-created_at", "-id"], name="order_status_created_idx"),
+            # `?ordering=total` / `-total` on the list (read forwards or backwards).
+            models.Index(fields=["total", "id"], name="order_total_idx"),
         ]
 
     def __str__(self):
