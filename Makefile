@@ -11,7 +11,7 @@ MANAGE := $(BIN)/python manage.py
 DEMO_ADMIN_EMAIL ?= admin@example.com
 DEMO_ADMIN_PASSWORD ?= admin-demo-password
 
-.PHONY: run install test lint format migrate demo-admin clean
+.PHONY: run install test lint format migrate demo-admin clean bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Load benchmark on PostgreSQL + Redis (see bench/run.py); the first run seeds
+# a million orders (a few minutes). BENCH_ARGS="--quick" for a short smoke run.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
