@@ -8,7 +8,10 @@ throttling protects the service, it must not take it down.
 """
 
 import logging
+from weakref import WeakKeyDictionary
 
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 from rest_framework import throttling
@@ -16,14 +19,30 @@ from rest_framework import throttling
 logger = logging.getLogger(__name__)
 
 
+_clients: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _redis_client(cache: RedisCache):
+    """A Redis client on the cache's connection pool, made once per cache
+    object: Django's RedisCache builds a new client (and its table of ~300
+    response callbacks) for every call, a visible cost on every request."""
+    backend = cache._cache
+    client = _clients.get(backend)
+    if client is None:
+        client = _clients[backend] = backend.get_client(write=True)
+    return client
+
+
 def _count_hit(cache, key: str, timeout: int) -> int:
     """Add one to the window's counter and return it. On Redis: INCR and
     EXPIRE in one pipelined round trip, on the cache's own connection pool
     and key (so `cache.clear()` resets it too). Elsewhere (the local-memory
     cache of `make run`): add() then incr()."""
+    if cache is default_cache:  # DRF's: a proxy to this thread's default cache
+        cache = caches[DEFAULT_CACHE_ALIAS]
     if isinstance(cache, RedisCache):
         key = cache.make_and_validate_key(key)
-        pipe = cache._cache.get_client(key, write=True).pipeline(transaction=False)
+        pipe = _redis_client(cache).pipeline(transaction=False)
         # The key names its window, so refreshing the expiry on every hit
         # only keeps a finished window's counter a little longer.
         count, _ = pipe.incr(key).expire(key, timeout).execute()
