@@ -1,3 +1,4 @@
+import time
 from math import ceil
 
 from django.core.paginator import EmptyPage, Paginator
@@ -6,6 +7,12 @@ from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
+
+# A list past the exact limit keeps its estimate this long (per process and
+# query): browsing pages of a million orders then costs the page's own query.
+ESTIMATE_SECONDS = 10
+MAX_ESTIMATES = 512
+_estimates: dict[tuple, tuple[int, float]] = {}
 
 
 class EstimatedCountPaginator(Paginator):
@@ -16,7 +23,11 @@ class EstimatedCountPaginator(Paginator):
     PostgreSQL's planner estimate, so a list of a million orders costs a
     LIMIT scan and an EXPLAIN, not a COUNT(*) over the table. Pages stop once
     they would skip more than `max_offset` rows (OFFSET reads every row it
-    skips): deeper than that, narrow the list with a filter instead."""
+    skips): deeper than that, narrow the list with a filter instead.
+
+    An estimate is reused for `ESTIMATE_SECONDS` by the same process for the
+    same query (a list that big does not fall under the limit in seconds);
+    exact counts are never reused."""
 
     exact_count_limit = 10_000
     max_offset = 10_000
@@ -26,10 +37,19 @@ class EstimatedCountPaginator(Paginator):
         if not isinstance(self.object_list, QuerySet):  # a list: its length is at hand
             return len(self.object_list)
         rows = self.object_list.order_by()
+        sql, params = rows.query.sql_with_params()
+        key = (rows.db, sql, tuple(map(str, params)))
+        known = _estimates.get(key)
+        if known and known[1] > time.monotonic():
+            return known[0]  # a big list: its estimate, reused for a few seconds
         capped = rows.values("pk")[: self.exact_count_limit + 1].count()
         if capped <= self.exact_count_limit:
-            return capped
-        return max(capped, self._planner_estimate(rows))
+            return capped  # exact, and always fresh
+        estimate = max(capped, self._planner_estimate(rows))
+        _estimates[key] = (estimate, time.monotonic() + ESTIMATE_SECONDS)
+        while len(_estimates) > MAX_ESTIMATES:
+            _estimates.pop(next(iter(_estimates)))
+        return estimate
 
     @cached_property
     def count_is_estimate(self) -> bool:

@@ -64,3 +64,16 @@ def test_without_the_bound_a_page_past_the_end_is_the_usual_404(staff, orders):
     response = staff.get(ORDERS, {"page": 2})
     assert_error(response, 404, "not_found")
     assert response.json()["errors"][0]["detail"] == ("Invalid page: That page contains no results")
+
+
+def test_an_estimate_is_reused_for_a_few_seconds_but_an_exact_count_never(
+    staff, orders, monkeypatch
+):
+    monkeypatch.setattr(EstimatedCountPaginator, "exact_count_limit", 3)
+    first = staff.get(ORDERS).json()["count"]
+    OrderFactory.create_batch(2, customer=orders[0].customer)
+    with CaptureQueriesContext(connection) as queries:
+        assert staff.get(ORDERS).json()["count"] == first  # the estimate, reused
+    assert not [q for q in queries if "COUNT(" in q["sql"].upper()]
+    monkeypatch.setattr(EstimatedCountPaginator, "exact_count_limit", 100)
+    assert staff.get(ORDERS, {"status": "pending"}).json()["count"] == 9  # exact: fresh
