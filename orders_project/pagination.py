@@ -1,6 +1,7 @@
 import time
 from math import ceil
 
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import EmptyPage, Paginator
 from django.db import connections
 from django.db.models import QuerySet
@@ -37,7 +38,10 @@ class EstimatedCountPaginator(Paginator):
         if not isinstance(self.object_list, QuerySet):  # a list: its length is at hand
             return len(self.object_list)
         rows = self.object_list.order_by()
-        sql, params = rows.query.sql_with_params()
+        try:
+            sql, params = rows.query.sql_with_params()
+        except EmptyResultSet:  # e.g. `.none()`, `pk__in=[]`: nothing to count
+            return 0
         key = (rows.db, sql, tuple(map(str, params)))
         known = _estimates.get(key)
         if known and known[1] > time.monotonic():
