@@ -1,0 +1,1035 @@
+"""Load benchmark of the Orders API, its background processing and the database
+ceiling under it, on this machine, in one run (`make bench`).
+
+What it measures, each against a target (the final table says met or not):
+
+- create: POST /api/v1/orders/ (3 distinct random demo products, quantity 1)
+  as one of 64 customers picked at random, each request with its own
+  Idempotency-Key; expects 201. Also 100-line orders (one line per bench
+  product): their query count must not grow with the lines.
+- detail: GET /api/v1/orders/<id>/ as staff over a sample of 2,000 orders.
+- list: GET /api/v1/orders/?page_size=20 as staff (every order, newest first,
+  with items) on a million orders and again on 10,000: page 1 should cost the
+  same however big the table is.
+- queries: SQL statements per request of each kind, through Django's test
+  client with a real Authorization header and no test transaction around it,
+  so the count is what production runs.
+- processing: orders.processing.process_pending_orders over 100,000 pending
+  orders in a fresh process: orders per second, and its memory after the
+  first batch against the end of the run (it should stay flat).
+- pgbench: the database work of placing an order (3 guarded stock updates,
+  the order, its lines) as plain SQL, 8 clients: the ceiling that create
+  could reach if Django, DRF and HTTP cost nothing.
+
+The web scenarios run against gunicorn with production settings (DEBUG off,
+gunicorn.conf.py, Redis for throttling, one access log line per request) on
+127.0.0.1, loaded by wrk for --duration seconds after --warmup seconds. Any
+status other than the expected one, socket error or ERROR log line is
+reported. Beside wrk's figures it prints, per scenario, the time the app
+itself took (from the access log) and the CPU time per request of gunicorn
+and of its PostgreSQL backends, with how busy the machine was and how much of
+that was other work: on a shared machine req/s moves, CPU per request much less.
+
+Databases: orders_bench_1m and orders_bench_10k are seeded once (`seed_demo
+--top-up`: later runs skip it) and keep the orders the runs place;
+orders_bench_proc and orders_bench_pgbench are made afresh each run. Nothing
+else is touched. Temporary files (wrk data with bench tokens, gunicorn logs)
+go to a temporary folder, removed at the end unless --keep or a failure.
+
+    make bench                                       # ~4 min; +4 min the first time
+    make bench BENCH_ARGS="--quick"                  # 10k orders only, short runs
+    make bench BENCH_ARGS="--only create --workers 2 --threads 1"
+
+Not a test: the numbers move with whatever else the machine is doing.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+PG = ["-h", "127.0.0.1", "-U", "postgres"]
+PG_URL = "postgres://postgres@127.0.0.1:5432/{}"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+PG_START = "pg_ctlcluster --skip-systemctl-redirect {version} main start"
+REDIS_START = "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
+
+DB_1M, DB_10K = "orders_bench_1m", "orders_bench_10k"
+DB_PROC, DB_PGBENCH = "orders_bench_proc", "orders_bench_pgbench"
+SEEDS = {DB_1M: 1_000_000, DB_10K: 10_000}
+
+SCENARIOS = ("create", "create_many", "detail", "list", "queries", "processing", "pgbench")
+
+# Targets (the brief of this benchmark).
+CREATE_RPS, DETAIL_RPS, LIST_RPS = 450, 700, 200
+MAX_QUERIES, MAX_TAIL = 12, 4.0  # statements per request; p99 / p50 under create load
+LIST_GROWTH = 1.5  # list at 1M vs 10k
+PROCESS_RATE = 2000  # orders/s
+MEMORY_GROWTH = 1.25  # RSS at the end vs after the first batch
+
+STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    elapsed = int(time.monotonic() - STARTED)
+    print(f"[{elapsed // 60:02d}:{elapsed % 60:02d}] {message}", flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# --- processes ----------------------------------------------------------------------
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """A clean environment: the app reads its whole configuration from the
+    environment, so nothing from the caller's shell (a DATABASE_URL, a
+    throttle rate) may leak into what is measured. GUNICORN_* pass through."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "TERM")
+    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("GUNICORN_")}
+    env.update(extra)
+    return env
+
+
+def run(cmd: list, *, env=None, quiet: bool = False, check: bool = True, **kwargs):
+    """Run a command to the end; its output goes to the terminal unless `quiet`
+    (then it is kept, and shown only if the command fails)."""
+    if quiet:
+        kwargs.setdefault("capture_output", True)
+        kwargs.setdefault("text", True)
+    # Every command here is this harness's own (psql, wrk, pgbench, the venv).
+    result = subprocess.run(  # noqa: S603
+        [str(c) for c in cmd], env=env, cwd=ROOT, check=False, **kwargs
+    )
+    if check and result.returncode != 0:
+        output = ((result.stdout or "") + (result.stderr or ""))[-3000:] if quiet else ""
+        raise BenchError(f"{' '.join(map(str, cmd))} failed ({result.returncode})\n{output}")
+    return result
+
+
+def django_job(job: str, db: str, *args: str, **env: str) -> dict:
+    """Run a bench/django_jobs.py job and return what it printed as BENCH_JSON.
+    Its progress (stderr) goes to the terminal."""
+    result = run(
+        [PYTHON, BENCH / "django_jobs.py", job, *args],
+        env=base_env(DATABASE_URL=PG_URL.format(db), **env),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    for line in reversed(result.stdout.splitlines()):
+        if line.startswith("BENCH_JSON "):
+            return json.loads(line.removeprefix("BENCH_JSON "))
+    raise BenchError(f"django_jobs.py {job} printed no result:\n{result.stdout[-2000:]}")
+
+
+def psql(db: str, sql: str, /, **variables: str) -> str:
+    """Run `sql` in `db`; `variables` are psql variables, quoted in the SQL as
+    :'name' (so they are never pasted into it). Fed on stdin: psql -c would
+    not substitute them."""
+    settings = [f"--set={name}={value}" for name, value in variables.items()]
+    cmd = ["psql", *PG, "-d", db, "-v", "ON_ERROR_STOP=1", "-X", "-At", *settings]
+    return run(cmd, quiet=True, input=sql).stdout
+
+
+def manage(db: str, *args: str, quiet: bool = False) -> None:
+    run(
+        [PYTHON, "manage.py", *args],
+        env=base_env(DEBUG="1", DATABASE_URL=PG_URL.format(db)),
+        quiet=quiet,
+    )
+
+
+# --- services and databases ---------------------------------------------------------
+
+
+def ensure_services() -> None:
+    if run(["pg_isready", *PG[:2], "-q"], check=False).returncode != 0:
+        log("PostgreSQL does not answer: starting it")
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        run(shlex.split(PG_START.format(version=version)))
+    if run(["redis-cli", "-h", "127.0.0.1", "ping"], check=False, quiet=True).returncode != 0:
+        log("Redis does not answer: starting it")
+        run(shlex.split(REDIS_START))
+    for _ in range(50):
+        pg = run(["pg_isready", *PG[:2], "-q"], check=False).returncode == 0
+        redis = run(["redis-cli", "-h", "127.0.0.1", "ping"], check=False, quiet=True)
+        if pg and redis.stdout.strip() == "PONG":
+            break
+        time.sleep(0.2)
+    else:
+        raise BenchError("PostgreSQL or Redis still does not answer")
+    if not shutil.which("wrk"):
+        log("wrk is missing: installing it")
+        run(["apt-get", "install", "-y", "wrk"])
+    if not shutil.which("pgbench"):
+        raise BenchError("pgbench is missing (Debian: postgresql-contrib / postgresql-15)")
+    if (ROOT / ".env").exists():
+        log("warning: .env exists in the project; its values apply where the bench sets none")
+
+
+def db_exists(db: str) -> bool:
+    found = psql("postgres", "SELECT 1 FROM pg_database WHERE datname = :'db'", db=db)
+    return found.strip() == "1"
+
+
+def recreate_db(db: str) -> None:
+    run(["dropdb", *PG, "--if-exists", "--force", db], quiet=True)
+    run(["createdb", *PG, db], quiet=True)
+
+
+def ensure_seeded(db: str) -> int:
+    """Create, migrate and seed `db` up to its order count (a no-op after the
+    first time, thanks to --top-up), then VACUUM ANALYZE it."""
+    orders = SEEDS[db]
+    if not db_exists(db):
+        log(f"{db}: creating")
+        run(["createdb", *PG, db], quiet=True)
+    manage(db, "migrate", "--noinput", quiet=True)
+    started = time.monotonic()
+    log(
+        f"{db}: seeding up to {orders:,} orders (--top-up; about 3.5 min per million "
+        "the first time)"
+    )
+    manage(
+        db, "seed_demo", "--orders", str(orders), "--top-up", "--seed", "1", "--customers", "2000"
+    )
+    psql(db, "VACUUM ANALYZE")
+    log(f"{db}: ready ({time.monotonic() - started:.0f} s with VACUUM ANALYZE)")
+    return int(psql(db, "SELECT count(*) FROM orders_order"))
+
+
+# --- gunicorn -----------------------------------------------------------------------
+
+
+ACCESS_LINE = re.compile(r"orders_project\.access: \S+ \S+ (\d{3}) ([\d.]+)ms")
+
+
+@dataclass
+class Server:
+    url: str
+    db: str
+    log: Path
+    workers: int
+    threads: int
+    process: subprocess.Popen
+    log_offset: int = 0
+
+    def read_log(self) -> tuple[list[str], list[float]]:
+        """What was logged since the last call: the ERROR/CRITICAL lines (and
+        tracebacks), and the time the app took per request (access lines)."""
+        with self.log.open("rb") as f:
+            f.seek(self.log_offset)
+            text = f.read().decode(errors="replace")
+            self.log_offset = f.tell()
+        problems, app_ms = [], []
+        for line in text.splitlines():
+            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback"):
+                problems.append(line)
+            elif match := ACCESS_LINE.search(line):
+                app_ms.append(float(match[2]))
+        return problems, app_ms
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@contextlib.contextmanager
+def gunicorn(db: str, args, secret: str, tmp: Path, label: str):
+    """gunicorn with production settings on `db`, stopped however the block ends."""
+    if not port_free(args.port):
+        raise BenchError(f"127.0.0.1:{args.port} is in use: stop what listens there or --port")
+    env = base_env(
+        DEBUG="0",
+        SECRET_KEY=secret,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        # Plain HTTP on loopback: no redirect to https.
+        SECURE_SSL_REDIRECT="0",
+        DATABASE_URL=PG_URL.format(db),
+        REDIS_URL=REDIS_URL,
+        GUNICORN_BIND=f"127.0.0.1:{args.port}",
+        JWT_ACCESS_MINUTES="240",
+    )
+    if args.workers:
+        env["GUNICORN_WORKERS"] = str(args.workers)
+    if args.threads:
+        env["GUNICORN_THREADS"] = str(args.threads)
+    # What gunicorn will use: gunicorn.conf.py read with the same environment.
+    conf = run(
+        [
+            PYTHON,
+            "-c",
+            "import runpy; c = runpy.run_path('gunicorn.conf.py'); "
+            "print(c['workers'], c['threads'])",
+        ],
+        env=env,
+        quiet=True,
+    ).stdout.split()
+    workers, threads = int(conf[0]), int(conf[1])
+    log_path = tmp / f"gunicorn-{label}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(  # noqa: S603
+            [GUNICORN, "orders_project.wsgi:application", "--config", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            # Its own process group: a Ctrl-C reaches only this script, which
+            # then stops gunicorn in order (the finally below).
+            start_new_session=True,
+        )
+    server = Server(f"http://127.0.0.1:{args.port}", db, log_path, workers, threads, process)
+    try:
+        log(f"gunicorn on {db}: {workers} workers x {threads} threads, log {log_path}")
+        wait_healthy(server)
+        yield server
+    finally:
+        stop(process)
+
+
+def wait_healthy(server: Server, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            tail = server.log.read_text(errors="replace")[-3000:]
+            raise BenchError(f"gunicorn exited ({server.process.returncode}):\n{tail}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.3)
+    raise BenchError(f"gunicorn did not answer /healthz within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()  # the master stops its workers gracefully
+    try:
+        process.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the group started above, nothing else
+        process.wait()
+
+
+# --- wrk ----------------------------------------------------------------------------
+
+
+def wrk(server: Server, script: str, args, data: Path, seconds: int, *extra: str) -> dict:
+    """One wrk run; returns what the script's done() printed."""
+    cmd = [
+        "wrk",
+        f"-t{args.wrk_threads}",
+        f"-c{args.connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        BENCH / "lua" / script,
+        server.url,
+        # A nonce per run keeps every Idempotency-Key unique across runs.
+        "--",
+        secrets.token_hex(4),
+        *extra,
+    ]
+    env = base_env(BENCH_DATA=str(data), BENCH_LUA_DIR=str(BENCH / "lua"))
+    result = run(cmd, env=env, quiet=True, timeout=seconds + 120)
+    for line in result.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            return json.loads(line.removeprefix("BENCH_RESULT "))
+    raise BenchError(f"wrk printed no result:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+
+# --- CPU accounting -----------------------------------------------------------------
+# The machine may be shared (tests running beside the benchmark): CPU time per
+# request of gunicorn and of its PostgreSQL backends does not depend on that
+# as much as req/s does, and the machine's busy time left over shows how much
+# else was running.
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    try:
+        # Fields after "(comm)": state, ppid, pgrp, ... utime at 11, stime at 12.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def cpu_of(pids) -> dict[int, float]:
+    ticks = os.sysconf("SC_CLK_TCK")
+    times = {}
+    for pid in pids:
+        fields = proc_stat(pid)
+        if fields:
+            times[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return times
+
+
+def group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = proc_stat(int(entry.name))
+            if fields and int(fields[2]) == pgid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def backend_pids(db: str) -> list[int]:
+    sql = (
+        "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname = :'db'"
+    )
+    return [int(pid) for pid in psql("postgres", sql, db=db).split()]
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / ticks, sum(values) / ticks
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds used by gunicorn, its database backends, wrk and the whole
+    machine between start() and stop()."""
+
+    server: Server
+    before: dict = field(default_factory=dict)
+
+    def _snapshot(self) -> dict:
+        # Read before the psql run below, which is a child too.
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {
+            "wrk": children.ru_utime + children.ru_stime,  # the children waited for: wrk
+            "machine": machine_busy(),
+            "app": cpu_of(group_pids(self.server.process.pid)),
+            "pg": cpu_of(backend_pids(self.server.db)),
+        }
+
+    def start(self) -> None:
+        self.before = self._snapshot()
+
+    def stop(self, requests: int) -> dict:
+        after, before = self._snapshot(), self.before
+
+        def spent(kind):
+            return sum(t - before[kind].get(pid, 0.0) for pid, t in after[kind].items())
+
+        app, pg, wrk_cpu = spent("app"), spent("pg"), after["wrk"] - before["wrk"]
+        busy = after["machine"][0] - before["machine"][0]
+        wall = (after["machine"][1] - before["machine"][1]) / (os.cpu_count() or 1)
+        per = 1000 / max(requests, 1)
+        return {
+            "app_ms": app * per,
+            "pg_ms": pg * per,
+            "wrk_ms": wrk_cpu * per,
+            "busy": busy / max(wall, 1e-9) / (os.cpu_count() or 1),
+            # Busy time of everything else: other work on the machine,
+            # PostgreSQL's background processes, the kernel's share.
+            "other": max(0.0, busy - app - pg - wrk_cpu) / max(wall, 1e-9) / (os.cpu_count() or 1),
+        }
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def load(server: Server, name: str, script: str, args, data: Path, *extra: str) -> dict:
+    """Warm up, then measure; print one progress line per phase."""
+    if args.warmup:
+        warm = wrk(server, script, args, data, args.warmup, *extra)
+        problems, _ = server.read_log()
+        log(
+            f"  {name}: warm-up {warm['rps']:.0f} req/s, {warm['unexpected']} unexpected, "
+            f"{len(problems)} error log lines"
+        )
+    meter = CpuMeter(server)
+    meter.start()
+    result = wrk(server, script, args, data, args.duration, *extra)
+    result["cpu"] = meter.stop(result["requests"])
+    result["log_problems"], app_ms = server.read_log()
+    result["app_p50_ms"], result["app_p99_ms"] = percentile(app_ms, 50), percentile(app_ms, 99)
+    errors = sum(result["socket_errors"].values())
+    cpu = result["cpu"]
+    log(
+        f"  {name}: {result['rps']:.0f} req/s, p50 {result['p50_us'] / 1000:.1f} ms, "
+        f"p99 {result['p99_us'] / 1000:.1f} ms, statuses {result['statuses']}, "
+        f"socket errors {errors}, error log lines {len(result['log_problems'])}"
+    )
+    log(
+        f"  {name}: in the app p50 {result['app_p50_ms']:.1f} ms, p99 "
+        f"{result['app_p99_ms']:.1f} ms; CPU per request: gunicorn {cpu['app_ms']:.1f} ms, "
+        f"PostgreSQL {cpu['pg_ms']:.1f} ms, wrk {cpu['wrk_ms']:.1f} ms; machine busy "
+        f"{cpu['busy']:.0%}, of which other work {cpu['other']:.0%}"
+    )
+    if result["sample"]:
+        log(f"  {name}: first unexpected response: {result['sample'][:300]}")
+    for line in result["log_problems"][:5]:
+        log(f"  {name}: log: {line[:300]}")
+    return result
+
+
+def page1_lines(db: str) -> int:
+    """Lines in the list's page 1 (the 20 newest orders): the list's cost
+    grows with them, so the 1M / 10k comparison shows them."""
+    lines = int(
+        psql(
+            db,
+            "SELECT count(*) FROM orders_orderline WHERE order_id IN (SELECT id FROM "
+            "orders_order ORDER BY created_at DESC, id DESC LIMIT 20)",
+        )
+    )
+    log(f"{db}: page 1 of the list holds {lines} order lines")
+    return lines
+
+
+def prepare(db: str, secret: str, tmp: Path) -> tuple[Path, dict]:
+    data = tmp / f"data-{db}.lua"
+    info = django_job(
+        "prepare", db, "--out", str(data), DEBUG="1", SECRET_KEY=secret, JWT_ACCESS_MINUTES="240"
+    )
+    log(
+        f"{db}: {info['orders']:,} orders; {info['customers']} bench customers, "
+        f"{info['order_ids']} order ids for detail, data in {data}"
+    )
+    return data, info
+
+
+# --- processing and pgbench ---------------------------------------------------------
+
+
+def processing(args, secret: str) -> dict:
+    log(f"{DB_PROC}: recreating, seeding {args.processing_orders:,} pending orders")
+    recreate_db(DB_PROC)
+    manage(DB_PROC, "migrate", "--noinput", quiet=True)
+    manage(
+        DB_PROC,
+        "seed_demo",
+        "--orders",
+        str(args.processing_orders),
+        "--status",
+        "pending",
+        "--seed",
+        "1",
+        quiet=True,
+    )
+    psql(DB_PROC, "VACUUM ANALYZE")
+    log(f"{DB_PROC}: processing (fresh process, DEBUG off)")
+    # EMAIL_URL: should anything send mail, it stays in memory.
+    result = django_job("process", DB_PROC, DEBUG="0", SECRET_KEY=secret, EMAIL_URL="memorymail://")
+    log(
+        f"  processing: {result['processed']:,} orders in {result['seconds']:.1f} s = "
+        f"{result['orders_per_s']:.0f} orders/s ({result['failed']} failed, "
+        f"{result['pending_after']} left); RSS after first batch "
+        f"{result['rss_first_batch_mb']:.0f} MB, at the end {result['rss_end_mb']:.0f} MB, "
+        f"peak {result['rss_peak_mb']:.0f} MB"
+    )
+    return result
+
+
+def pgbench(args, secret: str) -> dict:
+    log(f"{DB_PGBENCH}: recreating (migrate, demo products, restock)")
+    recreate_db(DB_PGBENCH)
+    manage(DB_PGBENCH, "migrate", "--noinput", quiet=True)
+    manage(DB_PGBENCH, "seed_demo", quiet=True)
+    info = django_job("restock", DB_PGBENCH, DEBUG="1", SECRET_KEY=secret)
+    products = info["demo_products"]
+    log(f"  pgbench: 8 clients, 2 threads, {args.duration} s, {len(products)} products")
+    variables = {
+        "products": ",".join(map(str, products)),
+        "nproducts": len(products),
+        "customer": info["customer_id"],
+    }
+    # -n: no pgbench tables to vacuum. Clients and threads as the brief says.
+    cmd = ["pgbench", *PG, "-n", "-c8", "-j2", "-T", str(args.duration)]
+    cmd += ["-f", BENCH / "pgbench_create.sql", *(f"-D{k}={v}" for k, v in variables.items())]
+    result = run([*cmd, DB_PGBENCH], quiet=True)
+    figures = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("tps = ") and "without initial connection" in line:
+            figures["tps"] = float(line.split()[2])
+        elif line.startswith("latency average = "):
+            figures["latency_ms"] = float(line.split()[3])
+        elif line.startswith("number of failed transactions: "):
+            figures["failed"] = int(line.split()[4])
+        elif line.startswith("number of transactions actually processed: "):
+            figures["transactions"] = int(line.split()[5].split("/")[0])
+    if "tps" not in figures:
+        raise BenchError(f"pgbench printed no tps:\n{result.stdout}\n{result.stderr}")
+    orders = int(psql(DB_PGBENCH, "SELECT count(*) FROM orders_order"))
+    log(
+        f"  pgbench: {figures['tps']:.0f} tps, {figures.get('latency_ms', 0):.1f} ms average, "
+        f"{figures.get('failed', 0)} failed, {orders:,} orders written"
+    )
+    return figures
+
+
+# --- the table ----------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    scenario: str
+    rps: str = "-"
+    p50: str = "-"
+    p99: str = "-"
+    tail: str = "-"
+    queries: str = "-"
+    bad: str = "-"
+    target: str = ""
+    met: str = "-"
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def web_row(name: str, r: dict, queries: int | None, target: str, ok: bool) -> Row:
+    p50, p99 = r["p50_us"] / 1000, r["p99_us"] / 1000
+    bad = r["unexpected"] + sum(r["socket_errors"].values())
+    clean = bad == 0 and not r["log_problems"]
+    return Row(
+        name,
+        rps=f"{r['rps']:.0f}",
+        p50=f"{p50:.1f}",
+        p99=f"{p99:.1f}",
+        tail=f"{p99 / p50:.1f}" if p50 else "-",
+        queries="-" if queries is None else str(queries),
+        bad=", ".join(
+            [f"{n} x {s}" for s, n in sorted(r["statuses"].items()) if not s.startswith("2")]
+            + [f"{n} {kind}" for kind, n in r["socket_errors"].items() if n]
+            + ([f"{len(r['log_problems'])} error log lines"] if r["log_problems"] else [])
+        )
+        or "0",
+        target=target,
+        met=yes(ok and clean),
+    )
+
+
+def build_rows(res: dict) -> list[Row]:
+    rows = []
+    q = {name: v["queries"] for name, v in res.get("queries", {}).items()}
+    big = res.get("main_db", DB_1M)
+    if "create" in res:
+        r = res["create"]
+        tail = r["p99_us"] / max(r["p50_us"], 1)
+        ok = r["rps"] >= CREATE_RPS and tail <= MAX_TAIL and q.get("create", 99) <= MAX_QUERIES
+        rows.append(
+            web_row(
+                "create, 3 lines",
+                r,
+                q.get("create"),
+                f">= {CREATE_RPS} req/s, p99 <= {MAX_TAIL:.0f}x p50, <= {MAX_QUERIES} queries",
+                ok,
+            )
+        )
+    elif "create" in q:
+        rows.append(
+            Row(
+                "create, 3 lines",
+                queries=str(q["create"]),
+                target=f"<= {MAX_QUERIES} queries",
+                met=yes(q["create"] <= MAX_QUERIES),
+            )
+        )
+    if "create_many" in res:
+        ok = q.get("create_many", 99) <= MAX_QUERIES
+        rows.append(
+            web_row(
+                "create, 100 lines",
+                res["create_many"],
+                q.get("create_many"),
+                f"<= {MAX_QUERIES} queries (req/s for information)",
+                ok,
+            )
+        )
+    elif "create_many" in q:
+        rows.append(
+            Row(
+                "create, 100 lines",
+                queries=str(q["create_many"]),
+                target=f"<= {MAX_QUERIES} queries",
+                met=yes(q["create_many"] <= MAX_QUERIES),
+            )
+        )
+    if "detail" in res:
+        ok = res["detail"]["rps"] >= DETAIL_RPS
+        rows.append(web_row("detail", res["detail"], q.get("detail"), f">= {DETAIL_RPS} req/s", ok))
+    for key, db in (("list_big", big), ("list_10k", DB_10K)):
+        label = f"list, page of 20 ({db})"
+        if key in res:
+            ok = res[key]["rps"] >= LIST_RPS
+            rows.append(web_row(label, res[key], q.get("list"), f">= {LIST_RPS} req/s", ok))
+    if "list_big" in res and "list_10k" in res:
+        small, large = res["list_10k"], res["list_big"]
+        rps_ratio = small["rps"] / max(large["rps"], 1e-9)
+        p50_ratio = large["p50_us"] / max(small["p50_us"], 1)
+        rows.append(
+            Row(
+                "list, 1M vs 10k",
+                rps=f"{rps_ratio:.2f}x",
+                p50=f"{p50_ratio:.2f}x",
+                target=f"req/s at 10k <= {LIST_GROWTH}x req/s at 1M (p50: 1M / 10k)",
+                met=yes(rps_ratio <= LIST_GROWTH),
+            )
+        )
+    if "processing" in res:
+        p = res["processing"]
+        growth = p["rss_end_mb"] / p["rss_first_batch_mb"]
+        ok = (
+            p["orders_per_s"] >= PROCESS_RATE
+            and growth <= MEMORY_GROWTH
+            and p["pending_after"] == 0
+            and p["failed"] == 0
+        )
+        rows.append(
+            Row(
+                f"processing, {p['pending_before'] // 1000}k pending",
+                rps=f"{p['orders_per_s']:.0f}",
+                bad=str(p["failed"] + p["pending_after"] + p["warnings_logged"]),
+                target=f">= {PROCESS_RATE} orders/s, RSS end <= {MEMORY_GROWTH}x first batch",
+                met=yes(ok),
+            )
+        )
+    if "pgbench" in res:
+        g = res["pgbench"]
+        share = ""
+        if "create" in res:
+            share = f"create = {res['create']['rps'] / g['tps']:.0%} of this"
+        rows.append(
+            Row(
+                "pgbench, create-order SQL",
+                rps=f"{g['tps']:.0f}",
+                bad=str(g.get("failed", 0)),
+                target=share or "ceiling",
+            )
+        )
+    return rows
+
+
+WEB_LABELS = {"create": "create", "create_many": "create, 100 lines", "detail": "detail"}
+
+COLUMNS = (
+    "scenario",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "p99/p50",
+    "queries/req",
+    "non-2xx/errors",
+    "target",
+    "met",
+)
+
+
+def cells(row: Row) -> list[str]:
+    return [
+        row.scenario,
+        row.rps,
+        row.p50,
+        row.p99,
+        row.tail,
+        row.queries,
+        row.bad,
+        row.target,
+        row.met,
+    ]
+
+
+def text_table(rows: list[Row]) -> str:
+    table = [list(COLUMNS), *[cells(r) for r in rows]]
+    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    right = {1, 2, 3, 4, 5}
+    lines = []
+    for n, line in enumerate(table):
+        lines.append(
+            "  ".join(
+                c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(line)
+            ).rstrip()
+        )
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = [
+        "| " + " | ".join(COLUMNS) + " |",
+        "|"
+        + "|".join("---:" if i in {1, 2, 3, 4, 5} else "---" for i in range(len(COLUMNS)))
+        + "|",
+    ]
+    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": model,
+        "postgres": psql("postgres", "SHOW server_version").strip(),
+        "python": platform.python_version(),
+    }
+
+
+def details(res: dict, args) -> list[str]:
+    m = res["machine"]
+    out = [
+        f"Machine: {m['cpus']} CPUs ({m['cpu']}), PostgreSQL {m['postgres']}, "
+        f"Python {m['python']}; wrk -t{args.wrk_threads} -c{args.connections}, "
+        f"{args.duration} s per scenario after {args.warmup} s of warm-up.",
+    ]
+    if "server" in res:
+        out.append(
+            f"gunicorn: {res['server']['workers']} workers x "
+            f"{res['server']['threads']} threads (DEBUG off, Redis throttling, "
+            f"one access log line per request)."
+        )
+    for key in ("orders_big", "orders_10k"):
+        if key in res:
+            out.append(
+                f"{key.replace('orders_', 'Orders in the ')} database at the start: {res[key]:,}."
+            )
+    labels = {**WEB_LABELS, "list_big": f"list ({res['main_db']})", "list_10k": f"list ({DB_10K})"}
+    for key, label in labels.items():
+        if key in res:
+            r, cpu = res[key], res[key]["cpu"]
+            out.append(
+                f"{label}: in the app (access log) p50 {r['app_p50_ms']:.1f} ms, p99 "
+                f"{r['app_p99_ms']:.1f} ms; CPU per request: gunicorn {cpu['app_ms']:.1f} ms, "
+                f"PostgreSQL backends {cpu['pg_ms']:.1f} ms, wrk {cpu['wrk_ms']:.1f} ms; "
+                f"machine busy {cpu['busy']:.0%}, other work {cpu['other']:.0%}."
+            )
+    if "page1_big" in res:
+        out.append(
+            "Lines on the list's page 1 (20 orders): "
+            + ", ".join(
+                f"{res[key]} at {label}"
+                for key, label in (("page1_big", res["main_db"]), ("page1_10k", DB_10K))
+                if key in res
+            )
+            + "."
+        )
+    if "processing" in res:
+        p = res["processing"]
+        out.append(
+            f"Processing: {p['processed']:,} orders in {p['seconds']:.1f} s, "
+            f"{p['batches']} batches of {p['batch_size']}, {p['failed']} failed, "
+            f"{p['pending_after']} left pending, {p['warnings_logged']} warnings logged; "
+            f"RSS {p['rss_start_mb']:.0f} MB before, {p['rss_first_batch_mb']:.0f} MB after "
+            f"the first batch, {p['rss_end_mb']:.0f} MB at the end, peak "
+            f"{p['rss_peak_mb']:.0f} MB."
+        )
+    if "pgbench" in res:
+        g = res["pgbench"]
+        out.append(
+            f"pgbench: 8 clients, 2 threads, default durable settings; "
+            f"{g.get('latency_ms', 0):.1f} ms average latency."
+        )
+    out.append(f"Run took {time.monotonic() - STARTED:.0f} s.")
+    return out
+
+
+def write_results(rows: list[Row], notes: list[str], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M %Z")
+    path.write_text(
+        f"# Benchmark, {stamp}\n\nMade by `make bench` (bench/run.py).\n\n"
+        + markdown_table(rows)
+        + "\n\n"
+        + "\n".join(f"- {n}" for n in notes)
+        + "\n"
+    )
+
+
+# --- main ---------------------------------------------------------------------------
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the 10k database for everything, short runs (a smoke test)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated subset of {', '.join(SCENARIOS)}",
+    )
+    # On 2 cores, 2 sync workers (one per core) measured best; more workers or
+    # threads only add switching. The default stays what production runs.
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py)")
+    parser.add_argument(
+        "--threads", type=int, help="gunicorn threads per worker (default: gunicorn.conf.py)"
+    )
+    parser.add_argument(
+        "--connections",
+        "-c",
+        type=int,
+        # Throughput is flat from 4 connections up on 2 cores; more only
+        # lengthens the queue in front of gunicorn (and the latency).
+        default=16,
+        help="wrk connections (default 16)",
+    )
+    parser.add_argument("--wrk-threads", "-t", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--duration", "-d", type=int, help="seconds measured per scenario (default 20; --quick 5)"
+    )
+    parser.add_argument("--warmup", type=int, help="seconds of warm-up (default 5; --quick 2)")
+    parser.add_argument(
+        "--processing-orders",
+        type=int,
+        help="pending orders to process (default 100000; --quick 10000)",
+    )
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="Markdown results (default bench/results/last.md for a full run, "
+        "else bench/results/partial.md)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    args = parser.parse_args()
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(args.only) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    args.duration = args.duration or (5 if args.quick else 20)
+    args.warmup = (2 if args.quick else 5) if args.warmup is None else args.warmup
+    args.processing_orders = args.processing_orders or (10_000 if args.quick else 100_000)
+    if args.out is None:
+        full = not args.quick and set(args.only) == set(SCENARIOS)
+        args.out = BENCH / "results" / ("last.md" if full else "partial.md")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    wanted = set(args.only)
+    big = DB_10K if args.quick else DB_1M
+    secret = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(50))
+    tmp = Path(tempfile.mkdtemp(prefix="orders-bench-"))
+    res: dict = {"main_db": big}
+    failed = False
+    try:
+        ensure_services()
+        res["machine"] = machine()
+        log(f"machine: {res['machine']}; temporary files in {tmp}")
+        web = wanted & {"create", "create_many", "detail", "list"}
+        if web or "queries" in wanted:
+            res["orders_big"] = ensure_seeded(big)
+            data, _ = prepare(big, secret, tmp)
+        if "list" in wanted and not args.quick:
+            res["orders_10k"] = ensure_seeded(DB_10K)
+        if "queries" in wanted:
+            log(f"{big}: counting SQL statements per request")
+            res["queries"] = django_job(
+                "queries",
+                big,
+                DEBUG="1",
+                SECRET_KEY=secret,
+                ALLOWED_HOSTS="testserver",
+                REDIS_URL=REDIS_URL,
+                ACCESS_LOG_LEVEL="WARNING",  # no access line per counted request
+            )
+            (tmp / "queries.json").write_text(json.dumps(res["queries"], indent=2))
+            log(
+                "  "
+                + ", ".join(
+                    f"{k}: {v['queries']} queries ({v['status']})"
+                    for k, v in res["queries"].items()
+                )
+                + f"; the SQL is in {tmp / 'queries.json'}"
+            )
+        if web:
+            with gunicorn(big, args, secret, tmp, big) as server:
+                res["server"] = {"workers": server.workers, "threads": server.threads}
+                # 100-line orders first: the 3-line creates then push them off
+                # page 1, which the list scenario reads (page 1 is the newest).
+                if "create_many" in wanted:
+                    res["create_many"] = load(
+                        server, "create, 100 lines", "create.lua", args, data, "many"
+                    )
+                if "create" in wanted:
+                    res["create"] = load(server, "create", "create.lua", args, data, "demo")
+                if "detail" in wanted:
+                    res["detail"] = load(server, "detail", "detail.lua", args, data)
+                if "list" in wanted:
+                    res["page1_big"] = page1_lines(big)
+                    res["list_big"] = load(server, f"list ({big})", "list.lua", args, data)
+        if "list" in wanted and not args.quick:
+            small_data, _ = prepare(DB_10K, secret, tmp)
+            with gunicorn(DB_10K, args, secret, tmp, DB_10K) as server:
+                res["page1_10k"] = page1_lines(DB_10K)
+                res["list_10k"] = load(server, f"list ({DB_10K})", "list.lua", args, small_data)
+        if "processing" in wanted:
+            res["processing"] = processing(args, secret)
+        if "pgbench" in wanted:
+            res["pgbench"] = pgbench(args, secret)
+    except KeyboardInterrupt:
+        log("interrupted")
+        failed = True
+    except (BenchError, subprocess.TimeoutExpired) as error:
+        log(f"failed: {error}")
+        failed = True
+
+    rows = build_rows(res)
+    if rows:
+        notes = details(res, args) if "machine" in res else []
+        print("\n" + text_table(rows) + "\n")
+        for note in notes:
+            print(note)
+        out = args.out
+        if failed and out == BENCH / "results" / "last.md":
+            out = BENCH / "results" / "partial.md"  # keep the last full run's table
+        write_results(rows, notes, out)
+        shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+        print(f"\nWritten to {shown}")
+    if args.keep or failed:
+        print(f"Logs and data kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
