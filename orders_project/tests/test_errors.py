@@ -1,5 +1,7 @@
 """Every 4xx and 5xx is JSON in the SPEC's shape, whatever produced it."""
 
+import io
+
 import pytest
 
 from orders_project.testing import assert_error
@@ -54,6 +56,31 @@ def test_a_body_over_the_limit_is_a_413(client, settings):
     body = '{"email": "' + "a" * 200 + '@example.com"}'
     response = client.post("/api/v1/auth/register/", data=body, content_type="application/json")
     assert_error(response, 413, "request_too_large")
+
+
+def post_chunked(client, path, body: bytes):
+    """A POST as gunicorn hands over a chunked one: de-chunked, no Content-Length."""
+    return client.generic(
+        "POST",
+        path,
+        CONTENT_TYPE="application/json",
+        CONTENT_LENGTH="",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input": io.BytesIO(body)},
+    )
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = b'{"email": "' + b"a" * 200 + b'@example.com"}'
+    assert_error(post_chunked(client, "/api/v1/auth/register/", body), 413, "request_too_large")
+
+
+def test_a_chunked_body_under_the_limit_is_read_whole(client, db):
+    body = b'{"email": "chunked@example.com", "password": "Correct-Horse-7-Battery"}'
+    response = post_chunked(client, "/api/v1/auth/register/", body)
+    assert response.status_code == 201, response.content
+    assert response.json()["email"] == "chunked@example.com"
 
 
 def test_permission_denied_is_a_403_in_the_shape(client, user):
