@@ -153,7 +153,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     def partial_update(self, request, pk=None):
         order = self.get_object()
-        if "status" in request.data and not request.user.is_staff:
+        sent = request.data if isinstance(request.data, dict) else {}  # a JSON `null` too
+        if "status" in sent and not request.user.is_staff:
             raise PermissionDenied("Only staff may change an order's status; cancel it instead.")
         serializer = s.OrderUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -726,6 +726,21 @@ def test_owner_sending_a_status_gets_a_403_and_nothing_changes(customer, mug):
     assert Order.objects.get(pk=order.pk).notes == ""
 
 
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [("null", "null"), ("[]", "invalid"), ('"status"', "invalid"), ("3", "invalid")],
+)
+def test_a_patch_body_that_is_not_an_object_is_a_400(customer, mug, body, code):
+    # Found by schemathesis: `null` made `"status" in request.data` a 500.
+    order = place_order(customer, (mug, 2))
+    before = db_state()
+    response = client_for(customer).patch(
+        detail(order.pk), data=body, content_type="application/json"
+    )
+    assert_error(response, 400, code, "non_field_errors")
+    assert db_state() == before
+
+
 def test_staff_status_moves_follow_the_table(staff, customer, mug):
     order = place_order(customer, (mug, 3))
     client = client_for(staff)
