@@ -34,6 +34,8 @@ class OrderingFilter(django_filters.OrderingFilter):
     of equal sort keys neither repeat nor skip rows."""
 
     def filter(self, qs, value):
+        # `?ordering=,,` parses to empty names: they order nothing.
+        value = [part for part in value or () if part]
         qs = super().filter(qs, value)
         if value and not any(part.lstrip("-") in {"id", "pk"} for part in qs.query.order_by):
             descending = str(qs.query.order_by[-1]).startswith("-")

@@ -387,6 +387,15 @@ def test_the_default_order_is_by_name(api_client, three_products):
     assert skus(api_client.get(LIST)) == ["A", "B", "C"]
 
 
+@pytest.mark.parametrize(
+    ("ordering", "order"),
+    [(",,,,,", ["A", "B", "C"]), (",", ["A", "B", "C"]), (",price,", ["C", "B", "A"])],
+)
+def test_empty_names_in_the_ordering_are_ignored(api_client, three_products, ordering, order):
+    # Found by schemathesis: `?ordering=,,,,,` was a 500.
+    assert skus(api_client.get(LIST, {"ordering": ordering, "in_stock": ""})) == order
+
+
 def test_equal_prices_are_ordered_by_id(api_client):
     first = ProductFactory(sku="SAME-2", name="Zed", price=Decimal("3.00"))
     second = ProductFactory(sku="SAME-1", name="Alpha", price=Decimal("3.00"))
