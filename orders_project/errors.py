@@ -9,6 +9,7 @@ JSON into the same shape, so no client ever sees an HTML error page.
 
 import logging
 
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,17 @@ class JsonErrorMiddleware:
 
         if isinstance(exception, Http404 | PermissionDenied | SuspiciousOperation):
             return None
+        if isinstance(exception, OperationalError | InterfaceError):
+            # The database is unreachable (or refused the statement for a
+            # passing reason): the client may retry, so 503, not a 500.
+            logger.error(
+                "Database unavailable on %s %s: %s", request.method, request.path, exception
+            )
+            response = error_response(
+                503, "service_unavailable", "The database is unavailable; try again shortly."
+            )
+            response["Retry-After"] = "5"
+            return response
         logger.error(
             "Unhandled exception on %s %s", request.method, request.path, exc_info=exception
         )

@@ -5,9 +5,14 @@ nothing of HTTP; `ExceptionHandler` below is the one place that turns them into
 responses, for every API view.
 """
 
+import logging
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
 from rest_framework import exceptions, serializers
+
+logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -31,6 +36,11 @@ class ServiceUnavailable(DomainError):
     status_code = 503
     code = "service_unavailable"
     default_detail = "A service this request needs is unavailable; try again shortly."
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    default_detail = "The database is unavailable; try again shortly."
+    wait = 5  # Retry-After
 
 
 class Throttled(DomainError):
@@ -63,6 +73,11 @@ class ExceptionHandler(BaseExceptionHandler):
             return _DomainAPIException(exc)
         if isinstance(exc, DjangoValidationError):
             return serializers.ValidationError(serializers.as_serializer_error(exc))
+        if isinstance(exc, OperationalError | InterfaceError):
+            # The database is unreachable, or refused the statement for a
+            # passing reason: the client may retry (503), this is no bug (500).
+            logger.error("Database unavailable: %s", exc)
+            return _DomainAPIException(DatabaseUnavailable())
         if (
             isinstance(exc, exceptions.APIException)
             and not isinstance(exc, exceptions.ValidationError)
@@ -73,6 +88,12 @@ class ExceptionHandler(BaseExceptionHandler):
             # one error, not one per key.
             return _reissue(exc, str(exc.detail["detail"]), str(exc.detail.get("code", "")))
         return super().convert_known_exceptions(exc)
+
+    def report_exception(self, exc, response) -> None:
+        # A 503 is a dependency that is down (database, mail), logged where it
+        # was seen, not a bug: no traceback, no error-tracking signal.
+        if response.status_code != 503:
+            super().report_exception(exc, response)
 
 
 def _reissue(exc: exceptions.APIException, detail: str, code: str) -> exceptions.APIException:
