@@ -1,6 +1,8 @@
 """Helpers shared by the test suites of every app."""
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -89,3 +91,57 @@ def messages_of(response) -> list[str]:
     from django.contrib.messages import get_messages
 
     return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+class TcpProxy:
+    """A TCP forwarder to `upstream` on a port of 127.0.0.1, for taking a
+    service away and bringing it back: `down()` drops every connection and
+    refuses new ones, `up()` serves again on the same port."""
+
+    def __init__(self, upstream: tuple[str, int], port: int = 0):
+        self.upstream = upstream
+        self.port = port
+        self._listener = None
+        self._sockets: set = set()
+        self._lock = threading.Lock()
+
+    def up(self) -> int:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port, self._listener = listener.getsockname()[1], listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self.port
+
+    def down(self) -> None:
+        # shutdown() wakes the thread blocked in accept(); close() alone would not.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self._sockets.clear()
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # down()
+            upstream = socket.create_connection(self.upstream)
+            with self._lock:
+                self._sockets |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)

@@ -98,3 +98,58 @@ def test_a_refused_database_connection_is_a_quick_503_everywhere():
 def test_a_database_that_never_answers_is_a_503_after_the_connect_timeout(silent_port):
     # libpq's smallest connect timeout is 2 s (DATABASE_CONNECT_TIMEOUT).
     assert_database_down(probe(port=silent_port), within=3.0)
+
+
+RECOVERY = """
+import json, os, socket, sys
+# The settings read DATABASE_URL when first imported (importing the testing
+# helpers does that), so the proxy's port is chosen before anything else.
+probe = socket.socket()
+probe.bind(("127.0.0.1", 0))
+port = probe.getsockname()[1]
+probe.close()
+os.environ["DATABASE_URL"] = f"postgres://{user}@127.0.0.1:{{port}}/{name}"
+from orders_project.testing import TcpProxy
+proxy = TcpProxy(("{host}", {port}), port=port)
+proxy.up()
+import django
+django.setup()
+from django.core.handlers.wsgi import WSGIHandler
+from wsgiref.util import setup_testing_defaults
+
+app = WSGIHandler()  # what gunicorn calls: request_started/finished included
+
+def get(path):
+    environ = {{"PATH_INFO": path, "REQUEST_METHOD": "GET", "HTTP_HOST": "testserver"}}
+    setup_testing_defaults(environ)
+    seen = []
+    app(environ, lambda status, headers: seen.append(int(status.split()[0])))
+    return seen[0]
+
+statuses = [get("/api/v1/products/")]
+proxy.down()
+statuses += [get("/api/v1/products/"), get("/readyz")]
+proxy.up()
+statuses += [get("/api/v1/products/"), get("/readyz")]
+print(json.dumps(statuses))
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_app_recovers_when_the_database_comes_back_without_a_restart():
+    from django.db import connection
+
+    db = connection.settings_dict
+    done = run_python(
+        [
+            "-c",
+            RECOVERY.format(host=db["HOST"], port=db["PORT"], user=db["USER"], name=db["NAME"]),
+        ],
+        DEBUG="1",
+        ALLOWED_HOSTS="testserver",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    up, down, down_ready, back, back_ready = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (up, down, down_ready) == (200, 503, 503)
+    assert (back, back_ready) == (200, 200)
