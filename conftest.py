@@ -60,13 +60,16 @@ def _chromium_installed() -> bool:
 def _clear_cache():
     # Throttle counters live in the cache (Redis in CI): each test starts at
     # zero. So do the big lists' count estimates, kept in the process.
-    from orders_project import pagination
+    # The throttles' "cache is down" pause starts over too.
+    from orders_project import pagination, throttling
 
     cache.clear()
     pagination._estimates.clear()
+    throttling._cache_down_until[0] = 0.0
     yield
     cache.clear()
     pagination._estimates.clear()
+    throttling._cache_down_until[0] = 0.0
 
 
 @pytest.fixture

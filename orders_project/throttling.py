@@ -8,6 +8,7 @@ throttling protects the service, it must not take it down.
 """
 
 import logging
+import time
 from weakref import WeakKeyDictionary
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
@@ -20,6 +21,12 @@ logger = logging.getLogger(__name__)
 
 
 _clients: WeakKeyDictionary = WeakKeyDictionary()
+
+# After the cache fails, throttling is skipped this long (seconds) in this
+# process: a Redis that does not answer would otherwise cost every request
+# its connect timeout.
+CACHE_DOWN_PAUSE = 5
+_cache_down_until = [0.0]
 
 
 def _redis_client(cache: RedisCache):
@@ -64,13 +71,20 @@ class FixedWindowMixin:
         key = self.get_cache_key(request, view)
         if key is None:
             return True
+        if time.monotonic() < _cache_down_until[0]:
+            return True  # the cache failed moments ago: do not wait on it again
         now = int(self.timer())
         window_start = now - now % self.duration
         window_key = f"{key}:{window_start}"
         try:
             count = _count_hit(self.cache, window_key, self.duration + 1)
         except (RedisError, OSError) as exc:
-            logger.warning("Throttle cache unavailable, request allowed: %s", exc)
+            # Only the first request after a failure pays the timeout; the
+            # next ones in the pause go straight through (a circuit breaker).
+            _cache_down_until[0] = time.monotonic() + CACHE_DOWN_PAUSE
+            logger.warning(
+                "Throttle cache unavailable, requests allowed for %ss: %s", CACHE_DOWN_PAUSE, exc
+            )
             return True
         self.wait_seconds = max(1, window_start + self.duration - now)
         return count <= self.num_requests

@@ -2,8 +2,6 @@
 not talk to the broker at all, and the next processing run finds the order in
 the database (SPEC §7)."""
 
-import socket
-import threading
 import time
 
 import pytest
@@ -15,34 +13,9 @@ from orders import tasks
 from orders.models import Order
 from orders.statuses import OrderStatus
 from orders_project.celery import app
-from orders_project.testing import bearer_client
+from orders_project.testing import Blackhole, bearer_client
 
 pytestmark = pytest.mark.django_db
-
-
-class Blackhole:
-    """A TCP server that accepts connections and never answers: a broker that
-    hangs. It counts the connections made to it."""
-
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.connections = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections.append(connection)
-
-    def close(self):
-        self.server.close()
-        for connection in self.connections:
-            connection.close()
 
 
 def use_broker(url: str) -> None:

@@ -6,13 +6,10 @@ port where nothing answers PostgreSQL: one that refuses connections, and
 one that accepts them and never says a word (the connect timeout's case)."""
 
 import json
-import socket
-import threading
-from contextlib import suppress
 
 import pytest
 
-from orders_project.testing import run_python
+from orders_project.testing import Blackhole, run_python
 
 PROBE = """
 import json, time, django
@@ -44,26 +41,9 @@ print(json.dumps(results))
 @pytest.fixture
 def silent_port():
     """A TCP port that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held = []
-    stop = threading.Event()
-
-    def accept():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            with suppress(TimeoutError):
-                held.append(server.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
+    blackhole = Blackhole()
+    yield blackhole.port
+    blackhole.close()
 
 
 def probe(port: int) -> dict:
