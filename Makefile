@@ -11,7 +11,7 @@ MANAGE := $(BIN)/python manage.py
 DEMO_ADMIN_EMAIL ?= admin@example.com
 DEMO_ADMIN_PASSWORD ?= admin-demo-password
 
-.PHONY: run install test lint format migrate demo-admin clean fuzz bench
+.PHONY: run install test lint format migrate demo-admin clean fuzz bench soak
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ test: $(STAMP)
 # a million orders (a few minutes). BENCH_ARGS="--quick" for a short smoke run.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Soak test, run by hand (not in CI): the whole stack (gunicorn, Celery worker
+# and beat, PostgreSQL, Redis) under mixed load for 10 minutes, then the stock
+# and order invariants checked against the database (see bench/soak.py).
+# SOAK_ARGS="--minutes 1" for a smoke run.
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 # schemathesis against /api/schema/ as staff and as a customer (needs
 # PostgreSQL and Redis on 127.0.0.1, as .ci/run starts them).
