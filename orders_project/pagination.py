@@ -1,4 +1,5 @@
 import time
+from contextlib import suppress
 from math import ceil
 
 from django.core.exceptions import EmptyResultSet
@@ -51,8 +52,10 @@ class EstimatedCountPaginator(Paginator):
             return capped  # exact, and always fresh
         estimate = max(capped, self._planner_estimate(rows))
         _estimates[key] = (estimate, time.monotonic() + ESTIMATE_SECONDS)
-        while len(_estimates) > MAX_ESTIMATES:
-            _estimates.pop(next(iter(_estimates)))
+        while len(_estimates) > MAX_ESTIMATES:  # drop the oldest
+            # Threads of one process may trim at once: a miss is harmless.
+            with suppress(RuntimeError, StopIteration):
+                _estimates.pop(next(iter(_estimates)), None)
         return estimate
 
     @cached_property
