@@ -118,6 +118,19 @@ def lua_list(values) -> str:
     return "{" + ", ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in values) + "}"
 
 
+def write_lua_data(path, data: dict, written_by: str) -> None:
+    """`data` as a Lua module (`return { key = value, ... }`) for wrk's scripts."""
+    lines = [
+        f"  {key} = {lua_list(value) if isinstance(value, list) else repr(value)},"
+        for key, value in data.items()
+    ]
+    Path(path).write_text(
+        f"-- Written by {written_by}; bench tokens, do not commit.\nreturn {{\n"
+        + "\n".join(lines)
+        + "\n}\n"
+    )
+
+
 def prepare(args) -> None:
     from accounts.services import user_tokens
     from orders.models import Order
@@ -135,15 +148,7 @@ def prepare(args) -> None:
         "many_products": [p.pk for p in many],
         "order_ids": order_ids,
     }
-    lines = [
-        f"  {key} = {lua_list(value) if isinstance(value, list) else repr(value)},"
-        for key, value in data.items()
-    ]
-    Path(args.out).write_text(
-        "-- Written by bench/django_jobs.py prepare; bench tokens, do not commit.\nreturn {\n"
-        + "\n".join(lines)
-        + "\n}\n"
-    )
+    write_lua_data(args.out, data, "bench/django_jobs.py prepare")
     emit(
         {
             "orders": Order.objects.count(),

@@ -43,15 +43,7 @@ def prepare(args) -> None:
         "products": [p.pk for p in products],
         "foreign_orders": django_jobs.sample_order_ids(FOREIGN_ORDERS),
     }
-    lines = [
-        f"  {key} = {django_jobs.lua_list(value) if isinstance(value, list) else repr(value)},"
-        for key, value in data.items()
-    ]
-    Path(args.out).write_text(
-        "-- Written by bench/soak_jobs.py prepare; soak tokens, do not commit.\nreturn {\n"
-        + "\n".join(lines)
-        + "\n}\n"
-    )
+    django_jobs.write_lua_data(args.out, data, "bench/soak_jobs.py prepare")
     # What existed before the load: the check tells the soak's own rows apart.
     django_jobs.emit(
         {
