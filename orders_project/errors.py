@@ -9,7 +9,6 @@ JSON into the same shape, so no client ever sees an HTML error page.
 
 import logging
 
-from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
 logger = logging.getLogger(__name__)
@@ -88,18 +87,17 @@ class JsonErrorMiddleware:
         from django.core.exceptions import PermissionDenied, SuspiciousOperation
         from django.http import Http404
 
+        from .exceptions import DATABASE_ERRORS, DatabaseUnavailable
+
         if isinstance(exception, Http404 | PermissionDenied | SuspiciousOperation):
             return None
-        if isinstance(exception, OperationalError | InterfaceError):
-            # The database is unreachable (or refused the statement for a
-            # passing reason): the client may retry, so 503, not a 500.
+        if isinstance(exception, DATABASE_ERRORS):  # views outside the API (the admin)
             logger.error(
                 "Database unavailable on %s %s: %s", request.method, request.path, exception
             )
-            response = error_response(
-                503, "service_unavailable", "The database is unavailable; try again shortly."
-            )
-            response["Retry-After"] = "5"
+            error = DatabaseUnavailable()
+            response = error_response(error.status_code, error.code, error.detail)
+            response["Retry-After"] = str(error.wait)
             return response
         logger.error(
             "Unhandled exception on %s %s", request.method, request.path, exc_info=exception

@@ -39,8 +39,15 @@ class ServiceUnavailable(DomainError):
 
 
 class DatabaseUnavailable(ServiceUnavailable):
+    """What a view's database error becomes: the database is unreachable, or
+    refused the statement for a passing reason. The client may retry (503);
+    it is no bug (500)."""
+
     default_detail = "The database is unavailable; try again shortly."
     wait = 5  # Retry-After
+
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 class Throttled(DomainError):
@@ -73,9 +80,7 @@ class ExceptionHandler(BaseExceptionHandler):
             return _DomainAPIException(exc)
         if isinstance(exc, DjangoValidationError):
             return serializers.ValidationError(serializers.as_serializer_error(exc))
-        if isinstance(exc, OperationalError | InterfaceError):
-            # The database is unreachable, or refused the statement for a
-            # passing reason: the client may retry (503), this is no bug (500).
+        if isinstance(exc, DATABASE_ERRORS):
             logger.error("Database unavailable: %s", exc)
             return _DomainAPIException(DatabaseUnavailable())
         if (

@@ -93,6 +93,15 @@ def test_permission_denied_is_a_403_in_the_shape(client, user):
 
 
 @pytest.mark.urls(BOOM_URLS)
+@pytest.mark.parametrize("path", ["/test/api-db-down/", "/test/django-db-down/"])
+def test_a_database_error_is_the_same_503_in_api_and_other_views(client, path):
+    response = client.get(path)
+    assert_error(response, 503, "service_unavailable")
+    assert response["Retry-After"] == "5"
+    assert b"secret" not in response.content
+
+
+@pytest.mark.urls(BOOM_URLS)
 @pytest.mark.parametrize("debug", [False, True])
 @pytest.mark.parametrize("path", ["/test/api-boom/", "/test/django-boom/"])
 def test_an_unhandled_exception_is_a_json_500_without_a_traceback(
