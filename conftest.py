@@ -7,7 +7,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import StaffFactory, UserFactory
-from orders_project.request_id import RequestIdLogFilter
+from core.request_id import RequestIdLogFilter
 
 
 def pytest_collection_modifyitems(config, items):
@@ -61,7 +61,7 @@ def _clear_cache():
     # Throttle counters live in the cache (Redis in CI): each test starts at
     # zero. So do the big lists' count estimates, kept in the process.
     # The throttles' "cache is down" pause starts over too.
-    from orders_project import pagination, throttling
+    from core import pagination, throttling
 
     cache.clear()
     pagination._estimates.clear()

@@ -23,44 +23,21 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from orders_project.db import delete_in_batches
-from orders_project.exceptions import DomainError, ServiceUnavailable, Throttled
+from core.db import delete_in_batches
+from core.exceptions import DomainError, ServiceUnavailable, Throttled
 
+from .exceptions import (
+    InactiveUser,
+    InvalidCode,
+    InvalidCredentials,
+    TokenNotOwned,
+    TooManyAttempts,
+)
 from .models import ApiKey, OneTimeCode, User
 
 logger = logging.getLogger(__name__)
 
 OTP_STARTS_PER_HOUR = 10
-
-
-class InvalidCode(DomainError):
-    code = "invalid_code"
-    default_detail = "The code is wrong or has expired."
-
-    def __init__(self, detail=None):
-        super().__init__(detail, attr="code")
-
-
-class TooManyAttempts(DomainError):
-    code = "too_many_attempts"
-    default_detail = "Too many wrong codes. Request a new code."
-
-    def __init__(self, detail=None):
-        super().__init__(detail, attr="code")
-
-
-class InactiveUser(DomainError):
-    status_code = 401
-    code = "user_inactive"
-    default_detail = "This account is disabled."
-
-
-class TokenNotOwned(DomainError):
-    code = "token_not_valid"
-    default_detail = "This refresh token does not belong to you."
-
-    def __init__(self, detail=None):
-        super().__init__(detail, attr="refresh")
 
 
 # --- Users and tokens ------------------------------------------------------------
@@ -240,12 +217,6 @@ def api_key_authenticate(*, raw: str) -> ApiKey | None:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
     return api_key
-
-
-class InvalidCredentials(DomainError):
-    status_code = 401
-    code = "authentication_failed"
-    default_detail = "No active account found with the given credentials."
 
 
 def user_authenticate(*, email: str, password: str, request=None) -> User:

@@ -2,7 +2,7 @@ import hashlib
 
 from rest_framework import throttling
 
-from orders_project.throttling import FixedWindowMixin
+from core.throttling import FixedWindowMixin
 
 from .models import User
 

@@ -223,7 +223,7 @@ def ensure_seeded(db: str) -> int:
 # --- gunicorn -----------------------------------------------------------------------
 
 
-ACCESS_LINE = re.compile(r"orders_project\.access: \S+ \S+ (\d{3}) ([\d.]+)ms")
+ACCESS_LINE = re.compile(r"core\.access: \S+ \S+ (\d{3}) ([\d.]+)ms")
 
 
 @dataclass

@@ -468,7 +468,7 @@ def drain(seconds: float) -> dict:
 
 
 ACCESS_LINE = re.compile(
-    r"\[soak-[0-9a-f]+-(?P<scenario>[a-z.]+)-\d+-\d+\] orders_project\.access: "
+    r"\[soak-[0-9a-f]+-(?P<scenario>[a-z.]+)-\d+-\d+\] core\.access: "
     r"\S+ \S+ (?P<status>\d{3}) (?P<ms>[\d.]+)ms$"
 )
 

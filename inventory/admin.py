@@ -8,8 +8,8 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
-from orders_project.exceptions import DomainError
-from orders_project.pagination import EstimatedCountPaginator
+from core.exceptions import DomainError
+from core.pagination import EstimatedCountPaginator
 
 from . import services
 from .models import Product, StockMovement

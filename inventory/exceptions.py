@@ -1,4 +1,4 @@
-from orders_project.exceptions import DomainError
+from core.exceptions import DomainError
 
 
 class InsufficientStock(DomainError):
@@ -38,3 +38,8 @@ class ProductInUse(DomainError):
 class InvalidAdjustment(DomainError):
     status_code = 400
     code = "invalid"
+
+
+class DuplicateSku(InvalidAdjustment):
+    code = "unique"
+    default_detail = "A product with this SKU already exists."

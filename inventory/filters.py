@@ -1,7 +1,7 @@
 import django_filters
 from django.db.models import F, Q
 
-from orders_project.filters import BooleanFilter, OrderingFilter
+from core.filters import BooleanFilter, OrderingFilter
 
 from .models import Product
 

@@ -13,7 +13,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Sum, Value, When
 from django.utils import timezone
 
-from .exceptions import InsufficientStock, InvalidAdjustment, ProductInUse, ProductUnavailable
+from .exceptions import (
+    DuplicateSku,
+    InsufficientStock,
+    InvalidAdjustment,
+    ProductInUse,
+    ProductUnavailable,
+)
 from .locks import lock_products
 from .models import MAX_STOCK, Product, StockMovement
 
@@ -23,11 +29,6 @@ CATALOGUE_FIELDS = ("sku", "name", "description", "price", "is_active", "low_sto
 
 # Which way each adjustment reason may move stock; a correction goes either way.
 ADJUSTMENT_SIGNS = {Kind.RESTOCK: 1, Kind.RETURN: 1, Kind.DAMAGE: -1, Kind.CORRECTION: 0}
-
-
-class DuplicateSku(InvalidAdjustment):
-    code = "unique"
-    default_detail = "A product with this SKU already exists."
 
 
 # --- Catalogue --------------------------------------------------------------------

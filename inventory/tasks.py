@@ -5,7 +5,7 @@ from celery import shared_task
 from .reports import low_stock_report_send
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=60, max_retries=5)
+@shared_task(autoretry_for=(OSError,), retry_backoff=60, max_retries=5)
 def send_low_stock_report(force: bool = False) -> int:
     """Mail staff the low-stock products (daily, from the schedule in the database)."""
     return low_stock_report_send(force=force)

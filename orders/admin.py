@@ -30,9 +30,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import User
+from core.exceptions import DomainError
+from core.pagination import EstimatedCountPaginator
 from inventory.models import Product
-from orders_project.exceptions import DomainError
-from orders_project.pagination import EstimatedCountPaginator
 
 from . import selectors, services
 from .emails import MAX_ATTEMPTS

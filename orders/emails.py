@@ -2,12 +2,13 @@
 
 A change that owes the customer an e-mail writes an `OrderEmail` row in its own
 transaction (`order_emails_queue`); after commit a Celery task sends it
-(`order_emails_send`). A send that fails is retried with a growing backoff, and
-rows whose task was lost (a broker that was down, a worker that died) are found
-again by `order_emails_due` on the next processing run. Sending locks the row
-and stamps `sent_at`, so a second task for the same row sends nothing: a
-customer gets each e-mail once, or at worst twice if a worker dies between
-handing a message to the mail server and committing.
+(`order_emails_send`; the task and its dispatch are in `orders.tasks`, which
+imports this module, never the other way round). A send that fails is retried
+with a growing backoff, and rows whose task was lost (a broker that was down, a
+worker that died) are found again by `order_emails_due` on the next processing
+run. Sending locks the row and stamps `sent_at`, so a second task for the same
+row sends nothing: a customer gets each e-mail once, or at worst twice if a
+worker dies between handing a message to the mail server and committing.
 """
 
 import logging
@@ -47,34 +48,11 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def order_emails_queue(*, orders: Iterable[Order], kind: str) -> list[int]:
-    """Record that each order's customer is owed an e-mail of `kind` and, once
-    the caller's transaction commits, hand the rows to a worker to send."""
+    """Record, in the caller's transaction, that each order's customer is owed
+    an e-mail of `kind`. Returns the rows' ids, for the caller to hand to
+    `orders.tasks.dispatch_order_emails` once the transaction has committed."""
     rows = OrderEmail.objects.bulk_create(OrderEmail(order=order, kind=kind) for order in orders)
-    ids = [row.pk for row in rows]
-    if ids:
-        transaction.on_commit(lambda: order_emails_dispatch(ids))
-    return ids
-
-
-def order_emails_dispatch(ids: Sequence[int]) -> bool:
-    """Enqueue the sending of these rows. Never raises: with the broker down the
-    rows stay unsent and the next processing run finds them (`order_emails_due`)."""
-    from .tasks import send_order_emails  # the task module imports this one
-
-    try:
-        for start in range(0, len(ids), SEND_CHUNK):
-            send_order_emails.apply_async(
-                args=[list(ids[start : start + SEND_CHUNK])],
-                retry_policy={"max_retries": 1, "interval_start": 0.2},
-            )
-    except Exception:
-        logger.warning(
-            "Could not enqueue %d order e-mails; the next processing run will send them",
-            len(ids),
-            exc_info=True,
-        )
-        return False
-    return True
+    return [row.pk for row in rows]
 
 
 def order_emails_due(*, limit: int = 5000) -> list[int]:

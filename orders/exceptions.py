@@ -1,4 +1,4 @@
-from orders_project.exceptions import DomainError
+from core.exceptions import DomainError
 
 
 class InvalidTransition(DomainError):
@@ -21,3 +21,18 @@ class IdempotencyKeyReused(DomainError):
     default_detail = (
         "This Idempotency-Key was already used with a different request body; use a new key."
     )
+
+
+class InvalidOrder(DomainError):
+    """Input that fails a placement rule; `attr` points at the line and field."""
+
+    status_code = 400
+    code = "invalid"
+
+
+class ProcessingRefused(Exception):
+    """An order that cannot be processed, for a reason its customer may read."""
+
+    def __init__(self, reason: str, code: str):
+        super().__init__(reason)
+        self.reason, self.code = reason, code

@@ -1,7 +1,7 @@
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
-from orders_project.filters import MAX_ID, DateTimeFilter, IdFilter, OrderingFilter
+from core.filters import MAX_ID, DateTimeFilter, IdFilter, OrderingFilter
 
 from .models import MONEY_TOTAL_DIGITS, Order, OrderLine
 from .statuses import OrderStatus

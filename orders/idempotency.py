@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from orders_project.db import delete_in_batches
+from core.db import delete_in_batches
 
 from .exceptions import IdempotencyKeyReused
 from .models import IdempotencyRecord

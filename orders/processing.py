@@ -16,6 +16,7 @@ back, so no order is ever half-moved, and the next run picks it up again.
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -25,18 +26,11 @@ from inventory.selectors import stock_held_by_orders
 
 from . import services
 from .emails import order_emails_queue
+from .exceptions import ProcessingRefused
 from .models import Order, OrderEmail, OrderLine
 from .statuses import OrderStatus
 
 logger = logging.getLogger(__name__)
-
-
-class ProcessingRefused(Exception):
-    """An order that cannot be processed, for a reason its customer may read."""
-
-    def __init__(self, reason: str, code: str):
-        super().__init__(reason)
-        self.reason, self.code = reason, code
 
 
 # What an order's event says when processing raised something unexpected: the
@@ -63,6 +57,8 @@ class BatchResult:
     locked: int = 0
     processed: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)  # order id: reason code
+    # The confirmation e-mails the batch owes (`OrderEmail` ids), to send once it committed.
+    emails: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -159,21 +155,28 @@ def process_pending_batch(*, batch_size: int) -> BatchResult:
 
     moved = _start_processing(ready, result)
     result.processed = [order.pk for order in moved]
-    order_emails_queue(orders=moved, kind=OrderEmail.Kind.CONFIRMATION)
+    result.emails = order_emails_queue(orders=moved, kind=OrderEmail.Kind.CONFIRMATION)
     return result
 
 
 def process_pending_orders(
-    *, batch_size: int | None = None, time_budget: float | None = None
+    *,
+    batch_size: int | None = None,
+    time_budget: float | None = None,
+    after_batch: Callable[[BatchResult], object] | None = None,
 ) -> RunResult:
     """Process pending orders batch after batch until none is left, or until
-    `time_budget` seconds have gone (the next run goes on from there)."""
+    `time_budget` seconds have gone (the next run goes on from there).
+    `after_batch(batch)` is called once each batch has committed (the task
+    hands the batch's e-mails to a worker there)."""
     batch_size = batch_size or settings.ORDER_PROCESSING_BATCH_SIZE
     budget = settings.ORDER_PROCESSING_TIME_BUDGET if time_budget is None else time_budget
     deadline = time.monotonic() + budget
     run = RunResult()
     while True:
         batch = process_pending_batch(batch_size=batch_size)
+        if after_batch is not None:
+            after_batch(batch)
         run.batches += 1
         run.processed += len(batch.processed)
         run.failed += len(batch.failed)

@@ -17,23 +17,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from core.exceptions import DomainError
 from inventory import services as inventory
 from inventory.exceptions import InsufficientStock
 from inventory.locks import lock_products
-from orders_project.exceptions import DomainError
 
-from .exceptions import InvalidTransition, OrderNotEditable
+from .exceptions import InvalidOrder, InvalidTransition, OrderNotEditable
 from .models import MAX_LINES, MAX_QUANTITY, Order, OrderEvent, OrderLine
 from .statuses import TRANSITIONS, Actor, OrderStatus, StockEffect
 
 CENT = Decimal("0.01")
-
-
-class InvalidOrder(DomainError):
-    """Input that fails a placement rule; `attr` points at the line and field."""
-
-    status_code = 400
-    code = "invalid"
 
 
 def actor_role(order: Order, actor) -> str:

@@ -11,7 +11,7 @@ import os
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
-from orders_project.request_id import (
+from core.request_id import (
     clean_request_id,
     get_request_id,
     reset_request_id,

@@ -39,7 +39,8 @@ CORS_EXPOSE_HEADERS = ["X-Request-ID", "Idempotent-Replayed", "Retry-After"]
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "orders_project.apps.OrdersAdminConfig",
+    # django.contrib.admin, with the back office's site as `admin.site`.
+    "backoffice.apps.AdminSiteConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -54,18 +55,21 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "django_celery_beat",
+    # The project's apps, from the bottom layer up (docs/architecture.md).
+    "core",
     "accounts",
     "inventory",
     "orders",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
     # Outermost: every later middleware, view and log line sees the request id,
     # and any error response that is not already JSON is rewritten into the
     # SPEC's error shape on its way out.
-    "orders_project.request_id.RequestIdMiddleware",
-    "orders_project.errors.JsonErrorMiddleware",
-    "orders_project.limits.RequestBodyLimitMiddleware",
+    "core.request_id.RequestIdMiddleware",
+    "core.errors.JsonErrorMiddleware",
+    "core.limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -91,7 +95,6 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            "libraries": {"backoffice": "orders_project.templatetags.backoffice"},
         },
     },
 ]
@@ -208,12 +211,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "orders_project.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "orders_project.throttling.AnonThrottle",
-        "orders_project.throttling.UserThrottle",
+        "core.throttling.AnonThrottle",
+        "core.throttling.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON_RATE", default="3000/min"),
@@ -236,11 +239,11 @@ REST_FRAMEWORK = {
 }
 
 DRF_STANDARDIZED_ERRORS = {
-    "EXCEPTION_HANDLER_CLASS": "orders_project.exceptions.ExceptionHandler",
+    "EXCEPTION_HANDLER_CLASS": "core.exceptions.ExceptionHandler",
     # A 500 is JSON in DEBUG too: clients never see an HTML page or a traceback.
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     # A 401 may also carry simplejwt's codes (token_not_valid, ...).
-    "ERROR_SCHEMAS": {401: "orders_project.openapi.ErrorResponse401Serializer"},
+    "ERROR_SCHEMAS": {401: "core.openapi.ErrorResponse401Serializer"},
 }
 
 SIMPLE_JWT = {
@@ -279,12 +282,12 @@ SPECTACULAR_SETTINGS = {
                 *(f"ErrorCode{code}Enum" for code in (403, 404, 405, 406, 415, 429, 500)),
             ]
         },
-        "ErrorCode401Enum": "orders_project.openapi.ErrorCode401.choices",
+        "ErrorCode401Enum": "core.openapi.ErrorCode401.choices",
         "OrderStatusEnum": "orders.statuses.OrderStatus.choices",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
-        "orders_project.openapi.list_index_patterns",
+        "core.openapi.list_index_patterns",
     ],
 }
 
@@ -324,7 +327,6 @@ else:
         "visibility_timeout": 3600,
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_IMPORTS = ["orders_project.tasks"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -358,7 +360,7 @@ LOW_STOCK_REPORT_RECIPIENTS = env.list("LOW_STOCK_REPORT_RECIPIENTS", default=[]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "orders_project.request_id.RequestIdLogFilter"}},
+    "filters": {"request_id": {"()": "core.request_id.RequestIdLogFilter"}},
     "formatters": {
         "default": {
             "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
@@ -377,9 +379,9 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # The access line comes from RequestIdMiddleware (it carries the id).
         "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
-        "orders_project.access": {"level": env.str("ACCESS_LOG_LEVEL", default="INFO")},
+        "core.access": {"level": env.str("ACCESS_LOG_LEVEL", default="INFO")},
         "django.db.backends": {"level": "WARNING"},
     },
 }
 
-CSRF_FAILURE_VIEW = "orders_project.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView as BaseTokenRefreshView
 
-from orders_project.throttling import ClientScopedThrottle
+from core.throttling import ClientScopedThrottle
 
 from .. import services
 from ..throttles import LoginAccountThrottle

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey, User
 from accounts.services import api_key_create
 from accounts.tests.factories import PASSWORD, UserFactory
-from orders_project.testing import messages_of
+from core.testing import messages_of
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts import services
 from accounts.models import ApiKey
 from accounts.tests.factories import StaffFactory, UserFactory
-from orders_project.testing import assert_error
+from core.testing import assert_error
 
 ME_URL = "/api/v1/auth/me/"
 

@@ -11,7 +11,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts import services
 from accounts.models import OneTimeCode, User
 from accounts.tests.factories import UserFactory
-from orders_project.testing import assert_error
+from core.testing import assert_error
 
 START_URL = "/api/v1/auth/otp/start/"
 VERIFY_URL = "/api/v1/auth/otp/verify/"

@@ -4,7 +4,7 @@ import pytest
 
 from accounts.models import User
 from accounts.tests.factories import PASSWORD, UserFactory
-from orders_project.testing import assert_error
+from core.testing import assert_error
 
 URL = "/api/v1/auth/register/"
 

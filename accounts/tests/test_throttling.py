@@ -6,8 +6,8 @@ from accounts.models import OneTimeCode, User
 from accounts.services import user_tokens
 from accounts.tests.factories import PASSWORD, UserFactory
 from accounts.throttles import LoginAccountThrottle
-from orders_project.testing import assert_error
-from orders_project.throttling import ClientScopedThrottle, FixedWindowMixin
+from core.testing import assert_error
+from core.throttling import ClientScopedThrottle, FixedWindowMixin
 
 pytestmark = pytest.mark.django_db
 

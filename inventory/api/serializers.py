@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from orders_project.serializers import ActorField
+from core.serializers import ActorField
 
 from ..models import MAX_STOCK, Product, StockMovement
 

@@ -6,11 +6,11 @@ import pytest
 from django.urls import reverse
 
 from accounts.tests.factories import StaffFactory, UserFactory
+from core.testing import messages_of
 from inventory import services
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory
 from orders.tests.factories import OrderFactory
-from orders_project.testing import messages_of
 
 pytestmark = pytest.mark.django_db
 

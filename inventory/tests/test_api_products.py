@@ -9,11 +9,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import StaffFactory, UserFactory
+from core.testing import assert_error, bearer_client, client_for
 from inventory import services
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory
 from orders.tests.factories import OrderFactory
-from orders_project.testing import assert_error, bearer_client, client_for
 
 pytestmark = pytest.mark.django_db
 

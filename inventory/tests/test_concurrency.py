@@ -8,11 +8,11 @@ import pytest
 from django.db import connection, transaction
 from django.db.utils import OperationalError
 
+from core.testing import run_together
 from inventory import services
 from inventory.exceptions import InsufficientStock
 from inventory.models import Product
 from orders.tests.factories import OrderFactory
-from orders_project.testing import run_together
 
 from .factories import ProductFactory
 from .helpers import assert_ledger_explains

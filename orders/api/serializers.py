@@ -2,8 +2,8 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from orders_project.filters import MAX_ID
-from orders_project.serializers import ActorField
+from core.filters import MAX_ID
+from core.serializers import ActorField
 
 from ..models import MAX_LINES, MAX_QUANTITY, Order, OrderEvent, OrderLine
 from ..services import CENT

@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from orders_project.openapi import client_error_response
+from core.openapi import client_error_response
 
 from .. import selectors, services
 from ..filters import OrderFilter

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import StaffFactory, UserFactory
+from core.testing import messages_of
 from inventory.models import StockMovement
 from inventory.tests.factories import ProductFactory
 from inventory.tests.helpers import assert_ledger_explains
@@ -24,7 +25,6 @@ from orders import services
 from orders.models import Order, OrderEmail, OrderEvent
 from orders.statuses import OrderStatus
 from orders.tests.factories import place_order
-from orders_project.testing import messages_of
 
 pytestmark = pytest.mark.django_db
 

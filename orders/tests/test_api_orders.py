@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import StaffFactory, UserFactory
+from core.testing import assert_error, bearer_client, client_for
 from inventory import services as inventory
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory
@@ -18,7 +19,6 @@ from orders import services
 from orders.models import IdempotencyRecord, Order, OrderEvent, OrderLine
 from orders.statuses import OrderStatus
 from orders.tests.factories import place_order
-from orders_project.testing import assert_error, bearer_client, client_for
 
 pytestmark = pytest.mark.django_db
 

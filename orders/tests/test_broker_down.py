@@ -8,12 +8,12 @@ import pytest
 from django.core import mail
 
 from accounts.tests.factories import UserFactory
+from core.testing import Blackhole, bearer_client
 from inventory.tests.factories import ProductFactory
 from orders import tasks
 from orders.models import Order
 from orders.statuses import OrderStatus
 from orders_project.celery import app
-from orders_project.testing import Blackhole, bearer_client
 
 pytestmark = pytest.mark.django_db
 

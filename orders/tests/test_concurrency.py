@@ -7,6 +7,7 @@ threads see each other's commits (the test is not wrapped in a transaction).
 import pytest
 
 from accounts.tests.factories import StaffFactory, UserFactory
+from core.testing import client_for, run_together
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory
 from inventory.tests.helpers import assert_ledger_explains
@@ -14,7 +15,6 @@ from orders import services
 from orders.exceptions import InvalidTransition
 from orders.models import IdempotencyRecord, Order, OrderEvent
 from orders.statuses import OrderStatus
-from orders_project.testing import client_for, run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

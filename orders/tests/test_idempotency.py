@@ -9,13 +9,13 @@ import pytest
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from core.testing import client_for
 from inventory import services as inventory
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory
 from inventory.tests.helpers import assert_ledger_explains
 from orders.idempotency import idempotency_delete_expired, request_fingerprint
 from orders.models import IdempotencyRecord, Order, OrderLine
-from orders_project.testing import client_for
 
 pytestmark = pytest.mark.django_db
 

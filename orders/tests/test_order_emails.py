@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
+from django.db import connection
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
@@ -66,15 +67,29 @@ def test_sending_stamps_the_row_and_a_second_send_sends_nothing():
         assert row.sent_at is not None and row.attempts == 1 and row.last_error == ""
 
 
-def test_queueing_hands_the_rows_to_a_worker_only_after_commit(
-    celery_eager, django_capture_on_commit_callbacks
+@pytest.mark.django_db(transaction=True)
+def test_processing_hands_a_batch_s_emails_to_a_worker_only_once_it_committed(
+    celery_eager, monkeypatch
 ):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        rows = queued(1)
-    assert mail.outbox == []  # nothing is sent inside the transaction
-    assert len(callbacks) == 1
-    callbacks[0]()
-    assert [m.to for m in mail.outbox] == [[rows[0].order.customer.email]]
+    product = ProductFactory(stock=5)
+    customers = [UserFactory() for _ in range(3)]
+    for customer in customers:
+        place_order(customer, (product, 1))
+    dispatched = []
+    real_dispatch = tasks.dispatch_order_emails
+
+    def dispatch(ids):
+        # Nothing is handed over while the batch's transaction is open.
+        dispatched.append((list(ids), connection.in_atomic_block))
+        return real_dispatch(ids)
+
+    monkeypatch.setattr(tasks, "dispatch_order_emails", dispatch)
+    assert tasks.process_pending_orders.apply(kwargs={"batch_size": 2}).get()["processed"] == 3
+    assert [(len(ids), in_transaction) for ids, in_transaction in dispatched] == [
+        (2, False),
+        (1, False),
+    ]
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(c.email for c in customers)
 
 
 def test_one_refused_recipient_does_not_stop_the_others(flaky):
@@ -148,7 +163,7 @@ def test_a_broker_that_is_down_when_dispatching_loses_nothing(monkeypatch, caplo
         raise ConnectionRefusedError(111, "Connection refused")
 
     monkeypatch.setattr(tasks.send_order_emails, "apply_async", broker_down)
-    assert emails.order_emails_dispatch([row.pk]) is False
+    assert tasks.dispatch_order_emails([row.pk]) is False
     assert "next processing run will send them" in caplog.text
     row.refresh_from_db()
     assert row.sent_at is None

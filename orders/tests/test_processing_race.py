@@ -4,13 +4,13 @@ order is moved by exactly one of them. Real threads and row locks: PostgreSQL.""
 import pytest
 
 from accounts.tests.factories import UserFactory
+from core.testing import run_together
 from inventory.tests.factories import ProductFactory
 from inventory.tests.helpers import assert_ledger_explains
 from orders import processing
 from orders.models import Order, OrderEmail, OrderEvent
 from orders.statuses import OrderStatus
 from orders.tests.factories import place_order
-from orders_project.testing import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import StaffFactory, UserFactory
+from core.testing import bearer_client
 from inventory.tests.factories import ProductFactory
 from orders.tests.factories import place_order
-from orders_project.testing import bearer_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

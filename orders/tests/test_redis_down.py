@@ -10,10 +10,10 @@ import time
 import pytest
 
 from accounts.tests.factories import UserFactory
+from core import throttling
+from core.testing import Blackhole, bearer_client
 from inventory.tests.factories import ProductFactory
 from orders.models import Order
-from orders_project import throttling
-from orders_project.testing import Blackhole, bearer_client
 
 pytestmark = pytest.mark.django_db
 

@@ -31,6 +31,7 @@ from hypothesis.stateful import (
 
 from accounts.models import User
 from accounts.tests.factories import StaffFactory, UserFactory
+from core.exceptions import DomainError
 from inventory import services as inventory
 from inventory.models import Product, StockMovement
 from inventory.selectors import stock_ledger_totals
@@ -38,7 +39,6 @@ from inventory.tests.factories import ProductFactory
 from orders import processing, services
 from orders.models import OrderLine
 from orders.statuses import HOLDING_STOCK, OrderStatus
-from orders_project.exceptions import DomainError
 
 PRODUCTS = 3
 CUSTOMERS = 2

@@ -16,12 +16,12 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from core.testing import BASE_DIR
 from inventory.models import Product
 from inventory.tests.helpers import assert_ledger_explains
 from orders import processing
 from orders.models import Order, OrderEmail, OrderEvent
 from orders.statuses import OrderStatus
-from orders_project.testing import BASE_DIR
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

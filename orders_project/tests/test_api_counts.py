@@ -6,9 +6,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import StaffFactory, UserFactory
+from core.pagination import EstimatedCountPaginator
+from core.testing import assert_error, client_for
 from orders.tests.factories import OrderFactory
-from orders_project.pagination import EstimatedCountPaginator
-from orders_project.testing import assert_error, client_for
 
 pytestmark = pytest.mark.django_db
 

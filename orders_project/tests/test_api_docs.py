@@ -1,6 +1,6 @@
 import pytest
 
-from orders_project.testing import bearer_client
+from core.testing import bearer_client
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from orders_project.testing import Blackhole, run_python
+from core.testing import Blackhole, run_python
 
 PROBE = """
 import json, time, django
@@ -89,7 +89,7 @@ probe.bind(("127.0.0.1", 0))
 port = probe.getsockname()[1]
 probe.close()
 os.environ["DATABASE_URL"] = f"postgres://{user}@127.0.0.1:{{port}}/{name}"
-from orders_project.testing import TcpProxy
+from core.testing import TcpProxy
 proxy = TcpProxy(("{host}", {port}), port=port)
 proxy.up()
 import django

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from orders_project.testing import assert_error
+from core.testing import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +122,7 @@ def test_an_unhandled_exception_is_a_json_500_without_a_traceback(
 
 
 def test_throttled_requests_get_429_with_retry_after(api_client, monkeypatch):
-    from orders_project.throttling import ClientScopedThrottle
+    from core.throttling import ClientScopedThrottle
 
     monkeypatch.setattr(ClientScopedThrottle, "THROTTLE_RATES", {"login": "2/min"})
     payload = {"email": "nobody@example.com", "password": "whatever-it-is"}

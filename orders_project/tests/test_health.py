@@ -4,7 +4,7 @@ import socket
 import pytest
 from django.test import override_settings
 
-from orders_project.testing import assert_error, run_python
+from core.testing import assert_error, run_python
 
 
 def closed_port() -> int:

@@ -5,7 +5,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from orders_project.pagination import PageNumberPagination
+from core.pagination import PageNumberPagination
 
 ITEMS = list(range(250))
 

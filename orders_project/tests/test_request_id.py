@@ -1,6 +1,6 @@
 import pytest
 
-from orders_project.request_id import clean_request_id
+from core.request_id import clean_request_id
 
 
 def test_a_request_id_is_generated_when_none_is_sent(client):
@@ -30,7 +30,7 @@ def test_an_unsafe_request_id_is_replaced(unsafe):
 
 def test_each_request_writes_an_access_line_with_its_id(client, log_lines):
     client.get("/healthz", HTTP_X_REQUEST_ID="trace-me")
-    access = [line for line in log_lines() if "orders_project.access" in line]
+    access = [line for line in log_lines() if "core.access" in line]
     assert len(access) == 1, log_lines()
     assert "[trace-me]" in access[0] and "GET /healthz 200 " in access[0]
 

@@ -1,6 +1,6 @@
 """Settings come from the environment; production refuses to start unsafely."""
 
-from orders_project.testing import run_python
+from core.testing import run_python
 
 PRODUCTION = {
     "DEBUG": "0",
@@ -77,8 +77,9 @@ def test_the_celery_app_uses_the_database_scheduler_and_finds_tasks():
         "orders_project",
         "django_celery_beat.schedulers:DatabaseScheduler",
         "True",
+        "accounts.tasks.housekeeping",
         "inventory.tasks.send_low_stock_report",
+        "orders.tasks.housekeeping",
         "orders.tasks.process_pending_orders",
         "orders.tasks.send_order_emails",
-        "orders_project.tasks.housekeeping",
     ]

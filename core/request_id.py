@@ -15,7 +15,7 @@ from contextvars import ContextVar
 HEADER = "X-Request-ID"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
-access_logger = logging.getLogger("orders_project.access")
+access_logger = logging.getLogger("core.access")
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 

@@ -14,11 +14,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import StaffFactory, UserFactory
+from backoffice import dashboard
 from inventory.tests.factories import ProductFactory
 from orders import services
 from orders.models import Order
 from orders.tests.factories import place_order
-from orders_project import dashboard
 
 pytestmark = pytest.mark.django_db
 

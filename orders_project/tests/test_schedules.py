@@ -1,17 +1,16 @@
-"""The schedules of SPEC §7 live in the database, created by a migration."""
-
-import importlib
+"""The schedules of SPEC §7 live in the database: each app declares its own
+(`<app>/schedules.py`) and they are created after `migrate`."""
 
 import pytest
-from django.apps import apps
+from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from core.schedules import ensure_schedules
+from orders import schedules as order_schedules
 from orders_project.celery import app
 
 pytestmark = pytest.mark.django_db
-
-migration = importlib.import_module("orders.migrations.0004_periodic_tasks")
 
 
 def registered_tasks() -> set[str]:
@@ -19,7 +18,7 @@ def registered_tasks() -> set[str]:
     return set(app.tasks)
 
 
-def test_the_migration_schedules_the_three_tasks_of_the_spec(settings):
+def test_migrate_schedules_the_tasks_of_the_spec_each_in_its_app(settings):
     tasks = {task.name: task for task in PeriodicTask.objects.all()}
     processing = tasks["Process pending orders"]
     assert processing.task == "orders.tasks.process_pending_orders"
@@ -28,11 +27,19 @@ def test_the_migration_schedules_the_three_tasks_of_the_spec(settings):
         "seconds",
     )
     assert processing.expire_seconds == settings.ORDER_PROCESSING_INTERVAL
-    report, housekeeping = tasks["Low-stock report"], tasks["Housekeeping"]
+    report = tasks["Low-stock report"]
     assert report.task == "inventory.tasks.send_low_stock_report"
     assert (report.crontab.hour, report.crontab.minute) == ("7", "0")
-    assert housekeeping.task == "orders_project.tasks.housekeeping"
-    assert (housekeeping.crontab.hour, housekeeping.crontab.minute) == ("3", "30")
+    for app_label in ("accounts", "orders"):
+        housekeeping = tasks[f"Housekeeping: {app_label}"]
+        assert housekeeping.task == f"{app_label}.tasks.housekeeping"
+        assert (housekeeping.crontab.hour, housekeeping.crontab.minute) == ("3", "30")
+    assert set(tasks) == {
+        "Process pending orders",
+        "Low-stock report",
+        "Housekeeping: accounts",
+        "Housekeeping: orders",
+    }
     for task in tasks.values():
         assert task.enabled
         assert task.task in registered_tasks(), task.task
@@ -41,16 +48,18 @@ def test_the_migration_schedules_the_three_tasks_of_the_spec(settings):
 def test_the_processing_interval_comes_from_the_environment_when_created(settings):
     PeriodicTask.objects.all().delete()
     settings.ORDER_PROCESSING_INTERVAL = 15
-    migration.create_schedules(apps, None)
+    assert order_schedules.PROCESSING in ensure_schedules(order_schedules.schedules())
     task = PeriodicTask.objects.get(name="Process pending orders")
     assert task.interval.every == 15
 
 
-def test_a_schedule_edited_in_the_admin_is_kept_when_the_migration_runs_again(settings):
+def test_a_schedule_edited_in_the_admin_is_kept_when_migrate_runs_again(settings):
     task = PeriodicTask.objects.get(name="Process pending orders")
     task.enabled = False
     task.save()
-    migration.create_schedules(apps, None)
+    settings.ORDER_PROCESSING_INTERVAL = 7
+    call_command("migrate", verbosity=0)
+    assert PeriodicTask.objects.get(name="Process pending orders").interval.every != 7
     assert PeriodicTask.objects.get(name="Process pending orders").enabled is False
 
 

@@ -1,5 +1,4 @@
-"""Template tags of the back office (registered as the `backoffice` library
-in settings.TEMPLATES, so `orders_project` need not be an app)."""
+"""Template tags of the back office: `{% load backoffice %}`."""
 
 import calendar
 import datetime

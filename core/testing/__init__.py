@@ -68,7 +68,7 @@ def assert_error(
     return body
 
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def run_python(args: list[str], settings_module: str = "orders_project.settings", **env):

@@ -7,9 +7,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
+from core.pagination import EstimatedCountPaginator
 from orders.models import Order
 from orders.tests.factories import OrderFactory
-from orders_project.pagination import EstimatedCountPaginator
 
 pytestmark = pytest.mark.django_db
 

@@ -42,9 +42,9 @@ def check_broker() -> None:
         if not folder.is_dir():
             raise OSError(f"broker folder {folder} is missing")
     else:
-        from .celery import app
+        from celery import current_app
 
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=settings.REDIS_TIMEOUT)
 
 
