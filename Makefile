@@ -11,7 +11,7 @@ MANAGE := $(BIN)/python manage.py
 DEMO_ADMIN_EMAIL ?= admin@example.com
 DEMO_ADMIN_PASSWORD ?= admin-demo-password
 
-.PHONY: run install test lint format migrate demo-admin clean fuzz bench soak
+.PHONY: run install test test-fast lint format clean fuzz bench soak
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,23 +21,36 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-# Local development: DEBUG on unless the environment says otherwise, and order
-# processing every 15 s (not 120) so the demo orders move while you watch.
-run: export DEBUG ?= 1
-run: export ORDER_PROCESSING_INTERVAL ?= 15
-run: $(STAMP)
+# A local, git-ignored .env for development (as cookiecutter-django does):
+# DEBUG on and a generated SECRET_KEY, so that `.venv/bin/python manage.py ...`
+# and `celery ...` work outside `make run` too. Written once, never overwritten.
+.env:
+	@printf '# Local development settings, written by `make run` (git-ignored).\nDEBUG=1\nSECRET_KEY=%s\n' \
+		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
+	@echo "Wrote .env (DEBUG=1 and a generated SECRET_KEY)"
+
+# Local development: SQLite, a file-system broker, the demo data, and the web
+# server, a Celery worker and beat under honcho (Procfile). Ctrl-C stops all three.
+run: $(STAMP) .env
 	$(MANAGE) migrate --noinput
 	@$(MANAGE) ensure_demo_admin --email "$(DEMO_ADMIN_EMAIL)" --password "$(DEMO_ADMIN_PASSWORD)"
 	@$(MANAGE) seed_demo --orders 20 --top-up
 	@echo ""
 	@echo "  Orders on http://127.0.0.1:8000  (API docs /api/docs/, admin /admin/)"
-	@echo "  Admin login: $(DEMO_ADMIN_EMAIL) / $(DEMO_ADMIN_PASSWORD)"
+	@echo "  Admin login:    $(DEMO_ADMIN_EMAIL) / $(DEMO_ADMIN_PASSWORD)"
+	@echo "  Customer login: customer@example.com / customer-demo-password"
 	@echo "  Ctrl-C stops the web server, the worker and beat."
 	@echo ""
-	$(BIN)/honcho start -f Procfile
+	@$(BIN)/honcho start -f Procfile || [ $$? -eq 130 ]
 
+# The whole suite, on every core (pytest-xdist). PYTEST_ARGS="--lf" reruns
+# only what failed last time; `make test-fast` leaves out the slow tests
+# (processes, servers, the browser, the property-based stock test).
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -n auto -m "not slow" --ff $(PYTEST_ARGS)
 
 # Load benchmark on PostgreSQL + Redis (see bench/run.py); the first run seeds
 # a million orders (a few minutes). BENCH_ARGS="--quick" for a short smoke run.
@@ -59,6 +72,7 @@ fuzz: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -66,3 +80,4 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .celery staticfiles db.sqlite3 db.sqlite3-*
+	@echo "(.env is kept: delete it yourself to get a new SECRET_KEY)"

@@ -15,8 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-# A local .env file is a convenience; real environment variables win over it.
-if (BASE_DIR / ".env").is_file():
+# A local .env file (`make run` writes one: DEBUG on, a generated SECRET_KEY) is
+# a convenience for development; real environment variables win over it, and
+# READ_DOT_ENV=0 ignores it (the test suite does).
+if (BASE_DIR / ".env").is_file() and env.bool("READ_DOT_ENV", default=True):
     env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=False)

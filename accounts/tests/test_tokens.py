@@ -9,7 +9,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.services import user_tokens
 from accounts.tests.factories import PASSWORD, UserFactory
-from core.testing import assert_error, bearer_client
+from accounts.tests.helpers import bearer_client
+from core.testing import assert_error
 
 TOKEN_URL = "/api/v1/auth/token/"
 REFRESH_URL = "/api/v1/auth/token/refresh/"

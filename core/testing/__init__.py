@@ -39,15 +39,6 @@ def run_together(count: int, work):
         return list(pool.map(task, range(count)))
 
 
-def bearer_client(user) -> APIClient:
-    """A client that authenticates with a real access JWT, as API clients do."""
-    from accounts.services import user_tokens
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {user_tokens(user=user)['access']}")
-    return client
-
-
 def assert_error(
     response, status: int, code: str, attr: str | None = None, *, error_type: str | None = None
 ):

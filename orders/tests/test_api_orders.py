@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import StaffFactory, UserFactory
-from core.testing import assert_error, bearer_client, client_for
+from accounts.tests.helpers import bearer_client
+from core.testing import assert_error, client_for
 from inventory import services as inventory
 from inventory.models import Product, StockMovement
 from inventory.tests.factories import ProductFactory

@@ -8,7 +8,8 @@ import pytest
 from django.core import mail
 
 from accounts.tests.factories import UserFactory
-from core.testing import Blackhole, bearer_client
+from accounts.tests.helpers import bearer_client
+from core.testing import Blackhole
 from inventory.tests.factories import ProductFactory
 from orders import tasks
 from orders.models import Order

@@ -11,15 +11,15 @@ from django.conf import settings
 from django.core import mail
 
 from accounts.tests.factories import UserFactory
+from accounts.tests.helpers import bearer_client
 from core.request_id import reset_request_id, set_request_id
-from core.testing import bearer_client
 from inventory.tests.factories import ProductFactory
 from orders.models import Order, OrderEmail, OrderEvent
 from orders.statuses import OrderStatus
 from orders.tasks import process_pending_orders
 from orders_project.celery import app
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def wait_for(condition, timeout=20.0):

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import StaffFactory, UserFactory
-from core.testing import bearer_client
+from accounts.tests.helpers import bearer_client
 from inventory.tests.factories import ProductFactory
 from orders.tests.factories import place_order
 

@@ -10,8 +10,9 @@ import time
 import pytest
 
 from accounts.tests.factories import UserFactory
+from accounts.tests.helpers import bearer_client
 from core import throttling
-from core.testing import Blackhole, bearer_client
+from core.testing import Blackhole
 from inventory.tests.factories import ProductFactory
 from orders.models import Order
 

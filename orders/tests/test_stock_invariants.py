@@ -40,6 +40,8 @@ from orders import processing, services
 from orders.models import OrderLine
 from orders.statuses import HOLDING_STOCK, OrderStatus
 
+pytestmark = pytest.mark.slow
+
 PRODUCTS = 3
 CUSTOMERS = 2
 

@@ -23,7 +23,7 @@ from orders import processing
 from orders.models import Order, OrderEmail, OrderEvent
 from orders.statuses import OrderStatus
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ORDERS = 3000
 BATCH = 1000

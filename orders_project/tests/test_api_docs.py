@@ -1,6 +1,6 @@
 import pytest
 
-from core.testing import bearer_client
+from accounts.tests.helpers import bearer_client
 
 pytestmark = pytest.mark.django_db
 

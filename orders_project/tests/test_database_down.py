@@ -11,6 +11,8 @@ import pytest
 
 from core.testing import Blackhole, run_python
 
+pytestmark = pytest.mark.slow
+
 PROBE = """
 import json, time, django
 django.setup()

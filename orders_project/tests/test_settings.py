@@ -1,6 +1,10 @@
 """Settings come from the environment; production refuses to start unsafely."""
 
+import pytest
+
 from core.testing import run_python
+
+pytestmark = pytest.mark.slow
 
 PRODUCTION = {
     "DEBUG": "0",
