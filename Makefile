@@ -41,7 +41,7 @@ run: $(STAMP) .env
 	@echo "  Customer login: customer@example.com / customer-demo-password"
 	@echo "  Ctrl-C stops the web server, the worker and beat."
 	@echo ""
-	@$(BIN)/honcho start -f Procfile || [ $$? -eq 130 ]
+	@$(BIN)/python bin/dev
 
 # The whole suite, on every core (pytest-xdist). PYTEST_ARGS="--lf" reruns
 # only what failed last time; `make test-fast` leaves out the slow tests

@@ -13,7 +13,6 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -122,12 +121,7 @@ def dashboard_context(request) -> dict:
             "chart": revenue_chart(days),
         }
     if user.has_perm("inventory.view_product"):
-        low = (
-            product_low_stock()
-            .annotate(available=F("stock_on_hand") - F("stock_reserved"))
-            .order_by("available", "sku")
-        )
-        products = list(low[: LOW_STOCK_SHOWN + 1])
+        products = list(product_low_stock().by_available()[: LOW_STOCK_SHOWN + 1])
         context["low_stock"] = {
             "products": products[:LOW_STOCK_SHOWN],
             "more": len(products) > LOW_STOCK_SHOWN,

@@ -8,6 +8,7 @@ JSON into the same shape, so no client ever sees an HTML error page.
 """
 
 import logging
+from collections.abc import Iterable
 
 from django.http import JsonResponse
 
@@ -38,12 +39,17 @@ _DETAILS = {
 }
 
 
-def error_body(code: str, detail: str, attr: str | None = None, *, status: int) -> dict:
-    """The SPEC's error document for one error."""
+def error_document(errors: Iterable[tuple[str, str, str | None]], *, status: int) -> dict:
+    """The SPEC's error document for `(code, detail, attr)` errors."""
     return {
         "type": "server_error" if status >= 500 else "client_error",
-        "errors": [{"code": code, "detail": detail, "attr": attr}],
+        "errors": [{"code": code, "detail": detail, "attr": attr} for code, detail, attr in errors],
     }
+
+
+def error_body(code: str, detail: str, attr: str | None = None, *, status: int) -> dict:
+    """The SPEC's error document for one error."""
+    return error_document([(code, detail, attr)], status=status)
 
 
 def error_response(

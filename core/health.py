@@ -16,6 +16,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
+from .errors import error_document
+
 logger = logging.getLogger(__name__)
 
 
@@ -74,11 +76,7 @@ def readyz(request):
             results[name] = "ok"
     if not failed:
         return JsonResponse({"status": "ok", "checks": results})
-    body = {
-        "type": "server_error",
-        "errors": [
-            {"code": "service_unavailable", "detail": f"The {name} check failed.", "attr": name}
-            for name in failed
-        ],
-    }
+    body = error_document(
+        [("service_unavailable", f"The {name} check failed.", name) for name in failed], status=503
+    )
     return JsonResponse({"status": "unavailable", "checks": results, **body}, status=503)

@@ -114,11 +114,11 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     `count` is exact up to 10,000 and PostgreSQL's estimate beyond, which the
     response says with `X-Count-Estimated: true`; pages stop 10,000 rows in
-    (see `EstimatedCountPaginator`)."""
+    (see `EstimatedCountPaginator`). The default size is REST_FRAMEWORK's
+    PAGE_SIZE (DRF's own default for `page_size`)."""
 
     django_paginator_class = EstimatedCountPaginator
     invalid_page_message = "Invalid page: {message}"
-    page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
 

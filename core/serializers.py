@@ -2,6 +2,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .actors import SYSTEM, actor_label
+
 
 @extend_schema_field(OpenApiTypes.STR)
 class ActorField(serializers.Field):
@@ -9,8 +11,8 @@ class ActorField(serializers.Field):
     "system" for the background worker. Reads the object's `actor`."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("help_text", 'The user\'s e-mail, or "system".')
+        kwargs.setdefault("help_text", f'The user\'s e-mail, or "{SYSTEM}".')
         super().__init__(source="*", read_only=True, **kwargs)
 
     def to_representation(self, obj):
-        return obj.actor.email if obj.actor_id else "system"
+        return actor_label(obj)

@@ -1,18 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 
+from core.actors import actor_label
 from core.exceptions import DomainError
 from core.pagination import EstimatedCountPaginator
 
 from . import services
-from .models import Product, StockMovement
+from .models import AVAILABLE, Product, StockMovement
 
 
 class StockLevelFilter(admin.SimpleListFilter):
@@ -70,7 +70,7 @@ class ProductAdmin(admin.ModelAdmin):
     # What staff may edit is what the catalogue service accepts.
     fields = (*services.CATALOGUE_FIELDS, *readonly_fields)
 
-    @admin.display(description="available", ordering=F("stock_on_hand") - F("stock_reserved"))
+    @admin.display(description="available", ordering=AVAILABLE)
     def available(self, product):
         return product.stock_available
 
@@ -197,7 +197,7 @@ class StockMovementAdmin(admin.ModelAdmin):
 
     @admin.display(description="actor")
     def actor_name(self, movement):
-        return movement.actor.email if movement.actor_id else "system"
+        return actor_label(movement)
 
     def has_add_permission(self, request):
         return False

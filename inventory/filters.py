@@ -1,5 +1,5 @@
 import django_filters
-from django.db.models import F, Q
+from django.db.models import Q
 
 from core.filters import BooleanFilter, OrderingFilter
 
@@ -28,5 +28,4 @@ class ProductFilter(django_filters.FilterSet):
         return queryset.filter(Q(sku__icontains=value) | Q(name__icontains=value))
 
     def filter_in_stock(self, queryset, name, value):
-        available = Q(stock_on_hand__gt=F("stock_reserved"))
-        return queryset.filter(available if value else ~available)
+        return queryset.in_stock() if value else queryset.out_of_stock()

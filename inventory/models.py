@@ -7,13 +7,32 @@ from django.db.models import F, Q
 MAX_STOCK = 2_147_483_647
 
 
+# Available stock, the one definition: what is on hand and not reserved for an
+# order. Every filter, ordering and annotation of it (the API's `in_stock`, the
+# admin's column and low-stock filter, the dashboard, the daily report) uses
+# this expression; `Product.stock_available` is the same for one row in Python.
+AVAILABLE = F("stock_on_hand") - F("stock_reserved")
+
+
 class ProductQuerySet(models.QuerySet):
-    def low_stock(self):
-        """Available stock at or under the product's threshold."""
-        return self.filter(stock_on_hand__lte=F("stock_reserved") + F("low_stock_threshold"))
+    def with_available(self):
+        """Each product with `available` (on hand - reserved) annotated."""
+        return self.alias(available=AVAILABLE)
+
+    def in_stock(self):
+        """Something is available."""
+        return self.with_available().filter(available__gt=0)
 
     def out_of_stock(self):
-        return self.filter(stock_on_hand__lte=F("stock_reserved"))
+        return self.with_available().filter(available__lte=0)
+
+    def low_stock(self):
+        """Available stock at or under the product's threshold."""
+        return self.with_available().filter(available__lte=F("low_stock_threshold"))
+
+    def by_available(self):
+        """Lowest available stock first (then by SKU)."""
+        return self.annotate(available=AVAILABLE).order_by("available", "sku")
 
 
 class Product(models.Model):

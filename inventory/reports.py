@@ -6,7 +6,6 @@ from contextlib import suppress
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
-from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -57,9 +56,7 @@ def low_stock_report_send(*, force: bool = False) -> int:
     context = {
         "date": today,
         "count": count,
-        "products": products.alias(available=F("stock_on_hand") - F("stock_reserved")).order_by(
-            "available", "sku"
-        )[:REPORT_MAX_ROWS],
+        "products": products.by_available()[:REPORT_MAX_ROWS],
         "more": max(count - REPORT_MAX_ROWS, 0),
     }
     try:

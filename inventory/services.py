@@ -157,6 +157,16 @@ def stock_reserve_locked(
     if one is raised the caller's transaction must roll back."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("stock_reserve_locked needs the transaction that holds the locks.")
+    stock_check_reservable(lines=lines, products=products)
+    _update_stock(reserved=lines)
+    return _record(Kind.RESERVE, lines, order=order, actor=actor)
+
+
+def stock_check_reservable(*, lines: Mapping[int, int], products: Mapping[int, Product]) -> None:
+    """Raise what `stock_reserve_locked` would refuse `lines` for, writing
+    nothing: `ProductUnavailable` for a product that does not exist or is
+    inactive, `InsufficientStock` for the first product (by id) with less
+    available than asked. `products` are the locked rows."""
     if not lines or any(quantity <= 0 for quantity in lines.values()):
         raise ValueError("Reserve at least one unit of each product.")
     for product_id in sorted(lines):
@@ -169,8 +179,6 @@ def stock_reserve_locked(
                 f"{lines[product_id]} requested, {product.stock_available} available.",
                 product_id=product_id,
             )
-    _update_stock(reserved=lines)
-    return _record(Kind.RESERVE, lines, order=order, actor=actor)
 
 
 @transaction.atomic

@@ -21,7 +21,6 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -29,10 +28,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.models import User
+from core.actors import actor_label
 from core.exceptions import DomainError
 from core.pagination import EstimatedCountPaginator
-from inventory.models import Product
 
 from . import selectors, services
 from .emails import MAX_ATTEMPTS
@@ -102,7 +100,7 @@ class OrderEventInline(OrderPartInline):
 
     @admin.display(description="by")
     def by(self, event):
-        return event.actor.email if event.actor_id else "system"
+        return actor_label(event)
 
 
 class OrderEmailInline(OrderPartInline):
@@ -236,22 +234,9 @@ class OrderAdmin(admin.ModelAdmin):
     # --- Search: one indexed lookup per kind of term ------------------------------
 
     def get_search_results(self, request, queryset, search_term):
-        """Decide what the term is instead of OR-ing every field (which would
-        scan the whole table): digits are an order number, a term with "@"
-        an e-mail address, a known SKU a SKU, anything else part of an e-mail."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        number = term.removeprefix("#")
-        if number.isascii() and number.isdigit():
-            return queryset.filter(pk=int(number)) if len(number) < 19 else queryset.none(), False
-        if "@" not in term:
-            skus = {term, *Product.objects.filter(sku__iexact=term).values_list("sku", flat=True)}
-            if len(skus) > 1 or OrderLine.objects.filter(sku=term).exists():
-                lines = OrderLine.objects.filter(order=OuterRef("pk"), sku__in=skus)
-                return queryset.filter(Exists(lines)), False
-        customers = User.objects.filter(email__icontains=term).values("pk")
-        return queryset.filter(customer__in=customers), False
+        """The same search as the API's `?search=` (`selectors.order_search`):
+        an order number, part of an e-mail address or of a SKU."""
+        return selectors.order_search(queryset, search_term), False
 
     # --- Nothing is added, deleted or re-priced here -------------------------------
 

@@ -23,6 +23,15 @@ class IdempotencyKeyReused(DomainError):
     )
 
 
+class InvalidIdempotencyKey(DomainError):
+    status_code = 400
+    code = "invalid"
+    default_detail = "Use 1 to 255 printable characters without spaces."
+
+    def __init__(self, detail: str | None = None):
+        super().__init__(detail, attr="Idempotency-Key")
+
+
 class InvalidOrder(DomainError):
     """Input that fails a placement rule; `attr` points at the line and field."""
 

@@ -1,9 +1,9 @@
 import django_filters
-from django.db.models import Exists, OuterRef, Q
 
-from core.filters import MAX_ID, DateTimeFilter, IdFilter, OrderingFilter
+from core.filters import DateTimeFilter, IdFilter, OrderingFilter
 
-from .models import MONEY_TOTAL_DIGITS, Order, OrderLine
+from .models import MONEY_TOTAL_DIGITS, Order
+from .selectors import order_search
 from .statuses import OrderStatus
 
 
@@ -28,11 +28,4 @@ class OrderFilter(django_filters.FilterSet):
         fields = ("status", "created_after", "created_before", "min_total", "max_total")
 
     def filter_search(self, queryset, name, value):
-        value = value.strip()
-        matches = Q(customer__email__icontains=value) | Exists(
-            OrderLine.objects.filter(order=OuterRef("pk"), sku__icontains=value)
-        )
-        digits = value.lstrip("#")
-        if digits.isascii() and digits.isdigit() and int(digits) <= MAX_ID:
-            matches |= Q(pk=int(digits))
-        return queryset.filter(matches)
+        return order_search(queryset, value)

@@ -7,12 +7,17 @@ the first transaction ends: if it committed, the duplicate replays its
 response; if it rolled back (the order was refused), the duplicate goes ahead
 as if it were first. Refused requests are not remembered, so a client may
 retry them once the cause is fixed (stock restocked, say).
+
+The view hands the header and the request to `run_once`; everything about
+keys — their form, the replay, the reuse with another body — is here.
 """
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -20,8 +25,40 @@ from django.utils import timezone
 
 from core.db import delete_in_batches
 
-from .exceptions import IdempotencyKeyReused
+from .exceptions import IdempotencyKeyReused, InvalidIdempotencyKey
 from .models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+# Printable ASCII without spaces, as Stripe and the IETF draft use.
+KEY_FORM = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+class Outcome(NamedTuple):
+    status: int
+    body: object
+    replayed: bool  # the first response to this key, answered again
+
+
+def idempotency_key_check(key: str | None) -> str | None:
+    """The key as sent, None without one; a malformed key is refused (400)."""
+    if key is not None and not KEY_FORM.fullmatch(key):
+        raise InvalidIdempotencyKey()
+    return key
+
+
+def run_once(*, user, key: str | None, data, produce: Callable[[], tuple[int, object]]) -> Outcome:
+    """`produce()` -> (status, body), once per (user, key) within the TTL.
+
+    Without a key it simply runs. With one, a retry with the same request
+    body gets the first outcome again (`replayed`), and another body is
+    refused (422 `idempotency_key_reused`)."""
+    key = idempotency_key_check(key)
+    if key is None:
+        return Outcome(*produce(), False)
+    return Outcome(
+        *idempotent(user=user, key=key, fingerprint=request_fingerprint(data), produce=produce)
+    )
 
 
 def request_fingerprint(data) -> str:

@@ -2,9 +2,13 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+
+from accounts.models import User
+from core.filters import MAX_ID
+from inventory.models import Product
 
 from .models import Order, OrderEvent, OrderLine
 from .statuses import OrderStatus
@@ -23,6 +27,52 @@ def order_list(*, user) -> QuerySet[Order]:
     if not user.is_staff:
         orders = orders.filter(customer=user)
     return orders
+
+
+# A search term matches at most this many catalogue SKUs, and a customer list
+# is handed to the database as values up to this many (a subquery beyond).
+SEARCH_MAX_SKUS = 200
+SEARCH_MAX_CUSTOMER_IDS = 1000
+
+
+def order_search(orders: QuerySet[Order], term: str) -> QuerySet[Order]:
+    """The orders of `orders` that a search for `term` means — the same rule
+    for the API's `?search=` and the admin's search box:
+
+    - a number (`123` or `#123`) is an order number, or a SKU spelled exactly
+      so (any case);
+    - anything else is part of the customer's e-mail address or part of a
+      SKU in the order (matched against the catalogue's SKUs, then looked up
+      in the lines by their index), or exactly a SKU as ordered.
+
+    Each kind of match is looked up first in a small table (users, products)
+    or by an index, and only the kinds that can match are asked of the
+    orders, so a search never reads every order or line."""
+    term = term.strip()
+    if not term:
+        return orders
+    number = term.removeprefix("#")
+    if number.isascii() and number.isdigit():
+        matches = Q(pk=int(number)) if int(number) <= MAX_ID else Q(pk__in=[])
+        skus = set(Product.objects.filter(sku__iexact=number).values_list("sku", flat=True))
+    else:
+        matches = Q(pk__in=[])
+        customers = User.objects.filter(email__icontains=term).values_list("pk", flat=True)
+        ids = list(customers[: SEARCH_MAX_CUSTOMER_IDS + 1])
+        if len(ids) > SEARCH_MAX_CUSTOMER_IDS:
+            matches |= Q(customer__in=customers)
+        elif ids:
+            matches |= Q(customer_id__in=ids)
+        skus = set(
+            Product.objects.filter(sku__icontains=term).values_list("sku", flat=True)[
+                :SEARCH_MAX_SKUS
+            ]
+        )
+        if OrderLine.objects.filter(sku=term).exists():
+            skus.add(term)  # a SKU as ordered, even if the catalogue has renamed it since
+    if skus:
+        matches |= Exists(OrderLine.objects.filter(order=OuterRef("pk"), sku__in=skus))
+    return orders.filter(matches)
 
 
 def order_event_list(*, order: Order) -> QuerySet[OrderEvent]:

@@ -85,7 +85,6 @@ def order_place(
     shipping_address: str = "",
     notes: str = "",
     actor=None,
-    savepoint: bool = True,
 ) -> Order:
     """Place an order for `customer`: `items` is a list of
     `{"product_id", "quantity"}`. Prices come from the catalogue, and stock is
@@ -96,17 +95,20 @@ def order_place(
     the reservation; lines and ledger rows are inserted in bulk. The order
     comes back with its lines loaded, so it can be shown without a read.
 
-    Inside a caller's transaction it takes a savepoint, so an error here
-    leaves the caller's transaction usable. A caller that rolls back its whole
-    transaction on any error anyway (the idempotent create) may pass
-    `savepoint=False` and save the two statements."""
-    with transaction.atomic(savepoint=savepoint):
+    Every refusal is raised before anything is written. So inside a caller's
+    transaction (the idempotent create's) it needs no savepoint: after a
+    refusal that transaction is still usable, and an unexpected database
+    error marks it for rollback, as it should."""
+    if transaction.get_connection().in_atomic_block:
+        return _place(customer, items, shipping_address, notes, actor)
+    with transaction.atomic():
         return _place(customer, items, shipping_address, notes, actor)
 
 
 def _place(customer, items, shipping_address, notes, actor) -> Order:
     _check_items(items)
     index_of = {item["product_id"]: index for index, item in enumerate(items)}
+    quantities = {item["product_id"]: item["quantity"] for item in items}
     products = lock_products(index_of)
     for product_id, index in index_of.items():
         product = products.get(product_id)
@@ -116,6 +118,11 @@ def _place(customer, items, shipping_address, notes, actor) -> Order:
                 attr=f"items.{index}.product_id",
                 code="does_not_exist" if product is None else "inactive",
             )
+    try:
+        inventory.stock_check_reservable(lines=quantities, products=products)
+    except InsufficientStock as error:
+        error.attr = f"items.{index_of[error.product_id]}.quantity"
+        raise
 
     lines = []
     for item in items:
@@ -130,30 +137,25 @@ def _place(customer, items, shipping_address, notes, actor) -> Order:
                 line_total=(product.price * item["quantity"]).quantize(CENT),
             )
         )
-    order = Order.objects.create(
-        customer=customer,
-        status=OrderStatus.PENDING,
-        total=sum((line.line_total for line in lines), Decimal("0.00")),
-        currency=settings.CURRENCY,
-        shipping_address=shipping_address,
-        notes=notes,
-    )
-    try:
-        inventory.stock_reserve_locked(
-            order=order,
-            lines={item["product_id"]: item["quantity"] for item in items},
-            products=products,
-            actor=actor,
+    # From here on nothing is refused: the writes, all or none.
+    with transaction.atomic(savepoint=False):
+        order = Order.objects.create(
+            customer=customer,
+            status=OrderStatus.PENDING,
+            total=sum((line.line_total for line in lines), Decimal("0.00")),
+            currency=settings.CURRENCY,
+            shipping_address=shipping_address,
+            notes=notes,
         )
-    except InsufficientStock as error:
-        error.attr = f"items.{index_of[error.product_id]}.quantity"
-        raise
-    for line in lines:
-        line.order = order
-    OrderLine.objects.bulk_create(lines)
-    OrderEvent.objects.create(
-        order=order, type=OrderEvent.Type.CREATED, to_status=order.status, actor=actor
-    )
+        inventory.stock_reserve_locked(
+            order=order, lines=quantities, products=products, actor=actor
+        )
+        for line in lines:
+            line.order = order
+        OrderLine.objects.bulk_create(lines)
+        OrderEvent.objects.create(
+            order=order, type=OrderEvent.Type.CREATED, to_status=order.status, actor=actor
+        )
     _attach_lines(order, lines)
     return order
 
@@ -283,6 +285,26 @@ def order_update_details(
         actor=actor,
         data={"fields": sorted(changes)},
     )
+    return order
+
+
+@transaction.atomic
+def order_change(
+    *,
+    order: Order | int,
+    actor,
+    status: str | None = None,
+    shipping_address: str | None = None,
+    notes: str | None = None,
+) -> Order:
+    """Change the delivery details and/or move the order, all or nothing:
+    `order_update_details`, then `order_transition`, with their rules."""
+    if shipping_address is not None or notes is not None:
+        order = order_update_details(
+            order=order, actor=actor, shipping_address=shipping_address, notes=notes
+        )
+    if status is not None:
+        order = order_transition(order=order, to_status=status, actor=actor)
     return order
 
 

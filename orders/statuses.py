@@ -6,6 +6,8 @@ refuses any move that is not in `TRANSITIONS` for the actor making it.
 
 from django.db import models
 
+from core.actors import SYSTEM as SYSTEM_ACTOR
+
 
 class OrderStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -22,7 +24,7 @@ class Actor(models.TextChoices):
 
     OWNER = "owner", "Owner"
     STAFF = "staff", "Staff"
-    SYSTEM = "system", "System"
+    SYSTEM = SYSTEM_ACTOR, "System"
 
 
 class StockEffect(models.TextChoices):

@@ -8,6 +8,7 @@ from rest_framework.validators import UniqueValidator
 from core.serializers import ActorField
 
 from ..models import MAX_STOCK, Product, StockMovement
+from ..services import CATALOGUE_FIELDS
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -68,7 +69,7 @@ class ProductWriteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Product
-        fields = ("sku", "name", "description", "price", "is_active", "low_stock_threshold")
+        fields = CATALOGUE_FIELDS
 
 
 class StockMovementSerializer(serializers.ModelSerializer):

@@ -1,6 +1,3 @@
-import re
-
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -11,14 +8,13 @@ from drf_spectacular.utils import (
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from core.openapi import client_error_response
 
-from .. import selectors, services
+from .. import idempotency, selectors, services
 from ..filters import OrderFilter
-from ..idempotency import idempotent, request_fingerprint
 from ..models import Order
 from . import serializers as s
 
@@ -26,11 +22,8 @@ InsufficientStockResponse = client_error_response(409, "insufficient_stock")
 InvalidTransitionResponse = client_error_response(409, "invalid_transition")
 IdempotencyKeyReusedResponse = client_error_response(422, "idempotency_key_reused")
 
-# Printable ASCII without spaces, as Stripe and the IETF draft use.
-IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
-
 idempotency_key_parameter = OpenApiParameter(
-    "Idempotency-Key",
+    idempotency.HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     description=(
@@ -104,11 +97,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         summary="Place an order",
     )
     def create(self, request):
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-            raise ValidationError(
-                {"Idempotency-Key": ["Use 1 to 255 printable characters without spaces."]}
-            )
+        key = idempotency.idempotency_key_check(request.headers.get(idempotency.HEADER))
         serializer = s.OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -123,22 +112,14 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 shipping_address=data["shipping_address"],
                 notes=data["notes"],
                 actor=request.user,
-                # Under a key, `idempotent` rolls its whole transaction back on
-                # any error: no savepoint needed inside it.
-                savepoint=key is None,
             )
             # The order comes back with its lines: shown without reading it again.
             return status.HTTP_201_CREATED, s.OrderSerializer(order).data
 
-        if key is None:
-            status_code, body = place()
-            return Response(body, status=status_code)
-        status_code, body, replayed = idempotent(
-            user=request.user, key=key, fingerprint=request_fingerprint(request.data), produce=place
-        )
-        response = Response(body, status=status_code)
-        if replayed:
-            response["Idempotent-Replayed"] = "true"
+        outcome = idempotency.run_once(user=request.user, key=key, data=request.data, produce=place)
+        response = Response(outcome.body, status=outcome.status)
+        if outcome.replayed:
+            response[idempotency.REPLAYED_HEADER] = "true"
         return response
 
     @extend_schema(
@@ -158,19 +139,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise PermissionDenied("Only staff may change an order's status; cancel it instead.")
         serializer = s.OrderUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        changes = serializer.validated_data
-        with transaction.atomic():
-            if "shipping_address" in changes or "notes" in changes:
-                order = services.order_update_details(
-                    order=order,
-                    actor=request.user,
-                    shipping_address=changes.get("shipping_address"),
-                    notes=changes.get("notes"),
-                )
-            if "status" in changes:
-                order = services.order_transition(
-                    order=order, to_status=changes["status"], actor=request.user
-                )
+        order = services.order_change(order=order, actor=request.user, **serializer.validated_data)
         return self._respond(order)
 
     @extend_schema(
