@@ -102,21 +102,18 @@ class ProductAdmin(admin.ModelAdmin):
             obj.created_at, obj.updated_at = product.created_at, product.updated_at
 
     def get_deleted_objects(self, objs, request):
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # Nobody may delete ledger rows one by one, but a never-ordered
-        # product's ledger goes with it.
-        perms_needed.discard(StockMovement._meta.verbose_name)
-        # Ordered products are kept, for their orders and their ledger; the
-        # delete page then explains why instead of offering to delete.
-        protected = [
-            *protected,
-            *(
-                f"{product}: ordered, so it can only be deactivated"
-                for product in objs
-                if services.product_was_ordered(product)
-            ),
-        ]
-        return deleted, counts, perms_needed, protected
+        # A product with stock movements is kept, for the ledger and its
+        # orders; the delete page then explains why instead of offering to
+        # delete (without listing every movement).
+        in_use = [product for product in objs if services.product_in_use(product)]
+        if in_use:
+            protected = [
+                f"{product}: has stock movements, which the ledger keeps, so it can only be "
+                "deactivated"
+                for product in in_use
+            ]
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)
 
     def delete_model(self, request, obj):
         services.product_delete(product=obj)

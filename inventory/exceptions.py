@@ -30,8 +30,8 @@ class ProductInUse(DomainError):
     status_code = 409
     code = "product_in_use"
     default_detail = (
-        "This product has been ordered, so it cannot be deleted; deactivate it instead "
-        "(is_active: false)."
+        "This product has stock movements (it was stocked or ordered), and the ledger keeps "
+        "them: deactivate it instead (is_active: false)."
     )
 
 

@@ -108,9 +108,9 @@ class StockMovement(models.Model):
     ON_HAND_KINDS = (*ADJUSTMENT_KINDS, Kind.SHIP)
     RESERVED_KINDS = (Kind.RESERVE, Kind.RELEASE, Kind.SHIP)
 
-    # A product that was never ordered may be deleted, and its ledger with it;
-    # one that was is protected by its order lines and only deactivated.
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="movements")
+    # The ledger is append-only: a product with any movement cannot be
+    # deleted (only deactivated), so its movements are never lost with it.
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     quantity = models.IntegerField()
     order = models.ForeignKey(

@@ -79,15 +79,17 @@ def _save_catalogue(product: Product, update_fields=None) -> None:
         raise
 
 
-def product_was_ordered(product: Product) -> bool:
-    return product.movements.filter(kind=Kind.RESERVE).exists()
+def product_in_use(product: Product) -> bool:
+    """Whether the product has any stock movement: it was stocked or ordered."""
+    return product.movements.exists()
 
 
 @transaction.atomic
 def product_delete(*, product: Product) -> None:
-    """Delete a product that was never ordered; one that was must stay, for its
-    orders and its ledger, and is deactivated instead."""
-    if product_was_ordered(product):
+    """Delete a product that never had stock: one with any stock movement
+    stays, for its ledger (append-only) and its orders, and is deactivated
+    instead (409 `product_in_use`)."""
+    if product_in_use(product):
         raise ProductInUse()
     product.delete()
 

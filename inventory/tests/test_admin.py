@@ -422,9 +422,8 @@ def test_the_bulk_delete_action_does_not_delete_ordered_products(admin_client):
     assert stock_state() == before
 
 
-@pytest.mark.parametrize("stock", [0, 3], ids=["no stock", "restocked"])
-def test_a_product_that_was_never_ordered_can_be_deleted_through_the_admin(admin_client, stock):
-    product = ProductFactory(stock=stock)
+def test_a_product_that_never_had_stock_can_be_deleted_through_the_admin(admin_client):
+    product = ProductFactory(stock=0)
     kept = ProductFactory()
 
     page = admin_client.get(delete_url(product))
@@ -435,7 +434,19 @@ def test_a_product_that_was_never_ordered_can_be_deleted_through_the_admin(admin
     assert not page.context["perms_lacking"]
     assert response.status_code == 302, response.content
     assert list(Product.objects.all()) == [kept]
-    assert not StockMovement.objects.exists()  # its restock ledger went with it
+
+
+def test_a_restocked_product_is_kept_with_its_ledger_by_the_admin(admin_client):
+    product = ProductFactory(sku="STOCKED-1", stock=3)
+
+    page = admin_client.get(delete_url(product))
+    response = admin_client.post(delete_url(product), {"post": "yes"})
+
+    protected = [str(item) for item in page.context["protected"]]
+    assert any("STOCKED-1" in item and "deactivated" in item for item in protected), protected
+    assert response.status_code == 200  # the page again, naming why it is kept
+    assert Product.objects.filter(pk=product.pk).exists()
+    assert StockMovement.objects.filter(product=product).count() == 1
 
 
 def test_the_bulk_delete_action_deletes_products_without_stock_or_orders(admin_client):
@@ -451,17 +462,19 @@ def test_the_bulk_delete_action_deletes_products_without_stock_or_orders(admin_c
     assert list(Product.objects.all()) == [kept]
 
 
-def test_the_bulk_delete_action_deletes_restocked_never_ordered_products(admin_client):
-    first, second = ProductFactory(stock=1), ProductFactory(stock=2)
-    kept = ProductFactory()
+def test_the_bulk_delete_action_keeps_restocked_products(admin_client):
+    first, second = ProductFactory(stock=1), ProductFactory(stock=0)
+    before = stock_state()
 
     response = admin_client.post(
         PRODUCTS,
         {"action": "delete_selected", "_selected_action": [first.pk, second.pk], "post": "yes"},
     )
 
-    assert response.status_code == 302, response.content
-    assert list(Product.objects.all()) == [kept]
+    assert response.status_code == 200  # the confirmation page, naming what is kept
+    assert response.context["protected"]
+    assert Product.objects.count() == 2
+    assert stock_state() == before
 
 
 # --- Who may enter ---------------------------------------------------------------------

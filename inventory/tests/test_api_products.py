@@ -120,7 +120,7 @@ def expected(role: str, endpoint: str):
 @pytest.mark.parametrize("role", ["anonymous", "customer", "staff"])
 def test_permission_matrix(role, endpoint):
     user = {"anonymous": None, "customer": UserFactory(), "staff": StaffFactory()}[role]
-    product = ProductFactory(sku="MATRIX-1", name="Matrix", stock=4)
+    product = ProductFactory(sku="MATRIX-1", name="Matrix", stock=0)
     method, url, body, _ = ENDPOINTS[endpoint]
     before = db_state()
 
@@ -739,15 +739,19 @@ def test_staff_delete_a_product_that_was_never_ordered(staff_client):
     assert Product.objects.filter(pk=other.pk).exists()
 
 
-def test_a_restocked_product_that_was_never_ordered_can_be_deleted(staff_client):
+def test_a_product_with_stock_movements_is_kept_for_the_ledger(staff_client):
     product = ProductFactory(stock=5)
     services.stock_adjust(product=product, delta=-1, reason="damage", actor=None)
+    movements = list(StockMovement.objects.filter(product=product).values_list("pk", flat=True))
+    assert len(movements) == 2  # the restock and the damage
 
     response = staff_client.delete(detail(product.pk))
 
-    assert response.status_code == 204, response.content
-    assert not Product.objects.filter(pk=product.pk).exists()
-    assert not StockMovement.objects.filter(product_id=product.pk).exists()
+    assert_error(response, 409, "product_in_use")
+    assert Product.objects.filter(pk=product.pk).exists()
+    assert list(StockMovement.objects.filter(product=product).values_list("pk", flat=True)) == (
+        movements
+    )
 
 
 def test_a_product_that_was_ordered_cannot_be_deleted(staff_client):

@@ -234,11 +234,25 @@ def test_a_product_that_was_ordered_cannot_be_deleted():
     assert Product.objects.filter(pk=product.pk).exists()
 
 
-def test_a_product_that_was_never_ordered_is_deleted_with_its_ledger():
-    product = ProductFactory(stock=2)
+def test_a_product_that_never_had_stock_is_deleted():
+    product = ProductFactory(stock=0)
     services.product_delete(product=product)
     assert not Product.objects.filter(pk=product.pk).exists()
-    assert not StockMovement.objects.filter(product_id=product.pk).exists()
+
+
+def test_a_stocked_product_that_was_never_ordered_keeps_its_ledger():
+    product = ProductFactory(stock=2)
+    with pytest.raises(services.ProductInUse):
+        services.product_delete(product=product)
+    assert StockMovement.objects.filter(product=product).count() == 1
+
+
+def test_the_database_refuses_to_delete_a_product_with_movements():
+    from django.db.models import ProtectedError
+
+    product = ProductFactory(stock=2)
+    with pytest.raises(ProtectedError):
+        Product.objects.filter(pk=product.pk).delete()
 
 
 def test_update_refuses_stock_fields():
