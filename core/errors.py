@@ -68,9 +68,39 @@ def _is_json(response) -> bool:
     return response.get("Content-Type", "").startswith("application/json")
 
 
+# A refusal inside the admin, seen by a staff member, is a page of the admin
+# (with its header, breadcrumbs and a way back), not a JSON document.
+ADMIN_PAGE_STATUSES = {403: "Permission denied", 404: "Not found"}
+
+
+def _in_admin(request) -> bool:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        prefix = reverse("admin:index")
+    except NoReverseMatch:  # no admin in this project's URLs
+        return False
+    user = getattr(request, "user", None)
+    return request.path.startswith(prefix) and bool(user and user.is_active and user.is_staff)
+
+
+def admin_error_page(request, status: int, detail: str | None = None):
+    """The admin's own page for a refusal (403) or a missing page (404)."""
+    from django.contrib import admin
+    from django.template.response import TemplateResponse
+
+    context = {
+        **admin.site.each_context(request),
+        "title": ADMIN_PAGE_STATUSES.get(status, "Error"),
+        "detail": detail or _DETAILS.get(status, "Error."),
+    }
+    return TemplateResponse(request, "admin/refused.html", context, status=status).render()
+
+
 class JsonErrorMiddleware:
     """Rewrites non-JSON error responses (Django's own 400/403/404/413/500
-    pages, debug pages included) into the SPEC's error shape."""
+    pages, debug pages included) into the SPEC's error shape. Inside the
+    admin, a 403 or 404 for a staff member is an admin page instead."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -79,6 +109,8 @@ class JsonErrorMiddleware:
         response = self.get_response(request)
         if response.status_code < 400 or _is_json(response) or response.streaming:
             return response
+        if response.status_code in ADMIN_PAGE_STATUSES and _in_admin(request):
+            return admin_error_page(request, response.status_code)
         rewritten = error_response(response.status_code)
         for header in ("Allow", "Retry-After", "WWW-Authenticate"):
             if header in response:
@@ -113,4 +145,7 @@ class JsonErrorMiddleware:
 
 def csrf_failure(request, reason=""):
     """CSRF_FAILURE_VIEW: the admin's forms are the only CSRF-protected pages."""
-    return error_response(403, "csrf_failed", f"CSRF verification failed: {reason}")
+    detail = f"CSRF verification failed: {reason}"
+    if _in_admin(request):
+        return admin_error_page(request, 403, f"{detail} Reload the page and try again.")
+    return error_response(403, "csrf_failed", detail)

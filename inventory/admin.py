@@ -63,7 +63,6 @@ class ProductAdmin(admin.ModelAdmin):
         "stock_on_hand",
         "stock_reserved",
         "available",
-        "stock_links",
         "created_at",
         "updated_at",
     )
@@ -78,16 +77,19 @@ class ProductAdmin(admin.ModelAdmin):
     def low_stock(self, product):
         return product.is_low_on_stock
 
-    @admin.display(description="stock")
-    def stock_links(self, product):
-        if not product.pk:
-            return "Stock is added after the product is saved."
-        return format_html(
-            '<a href="{}">Adjust stock</a> · <a href="{}">Stock movements</a>',
-            reverse("admin:inventory_product_adjust_stock", args=[product.pk]),
-            reverse("admin:inventory_stockmovement_changelist")
-            + f"?product__id__exact={product.pk}",
-        )
+    # --- What a member may do with stock (the links show only what is allowed) -----
+
+    def has_adjust_stock_permission(self, request, product=None) -> bool:
+        return self.has_change_permission(request, product)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        product = self.get_object(request, object_id)
+        extra = {
+            "can_adjust_stock": self.has_adjust_stock_permission(request, product),
+            "can_view_movements": request.user.has_perm("inventory.view_stockmovement"),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra)
 
     # --- Saving and deleting go through the services ------------------------------
 
@@ -136,7 +138,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     def adjust_stock_view(self, request, object_id):
         product = get_object_or_404(Product, pk=object_id)
-        if not self.has_change_permission(request, product):
+        if not self.has_adjust_stock_permission(request, product):
             raise PermissionDenied
         form = StockAdjustmentForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

@@ -289,7 +289,17 @@ class OrderAdmin(admin.ModelAdmin):
             )
 
     def _selected_ids(self, request, queryset) -> list[int] | None:
-        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: MAX_ACTION_ORDERS + 1])
+        """The orders the member ticked, by id: not narrowed again by the
+        list's filters, which an order may have left since the page was shown
+        (a worker moved it): the move then reports it, rather than skipping it
+        without a word. "Select all" takes the list as it is filtered now."""
+        if request.POST.get("select_across") not in ("1", "True", "true"):
+            ticked = request.POST.getlist(ACTION_CHECKBOX_NAME)
+            ids = sorted({int(pk) for pk in ticked if pk.isascii() and pk.isdigit()})
+        else:
+            ids = list(
+                queryset.order_by("pk").values_list("pk", flat=True)[: MAX_ACTION_ORDERS + 1]
+            )
         if len(ids) > MAX_ACTION_ORDERS:
             self.message_user(
                 request,

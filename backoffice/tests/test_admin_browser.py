@@ -40,7 +40,8 @@ def page(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        # 1366 px: the most common laptop width; nothing may overflow its box there.
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
         context.set_default_timeout(10_000)
         yield context.new_page()
         browser.close()
@@ -48,6 +49,12 @@ def page(monkeypatch):
         # connection of their own (a context of the loop's): close it here, in
         # that context, or it outlives the test database.
         connections.close_all()
+
+
+# Boxes of the admin whose content is wider than they are (cut off or spilling).
+OVERFLOWING = """() => [...document.querySelectorAll('.results, .module, #content-main')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1)
+    .map(el => `${el.id || el.className}: ${el.scrollWidth} > ${el.clientWidth}`)"""
 
 
 def on_hand(sku: str) -> int:
@@ -97,6 +104,8 @@ def test_a_staff_member_runs_the_day_from_the_admin(page, live_server, tmp_path)
 
     # Shipping took the five lamps off the shelf.
     assert on_hand("LAMP-01") == 35
+    page.goto(f"{live_server.url}/admin/inventory/product/")
+    assert page.evaluate(OVERFLOWING) == []
     page.goto(f"{live_server.url}/admin/inventory/product/?q=LAMP-01")
     row = page.locator("#result_list tbody tr", has_text="LAMP-01")
     expect(row.locator("td.field-stock_on_hand")).to_have_text("35")
@@ -119,6 +128,7 @@ def test_a_staff_member_runs_the_day_from_the_admin(page, live_server, tmp_path)
     expect(today.locator("tr.status-shipped td")).to_have_text("2")
     expect(page.locator("#revenue-chart svg rect.bar")).to_have_count(30)
     expect(page.locator("#low-stock tbody tr", has_text="BULB-02")).to_contain_text("Spare bulb")
+    assert page.evaluate(OVERFLOWING) == []
     screenshot = Path(os.environ.get("ADMIN_SCREENSHOT") or tmp_path / "dashboard.png")
     page.screenshot(path=str(screenshot))
     assert screenshot.stat().st_size > 10_000

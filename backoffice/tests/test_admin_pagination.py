@@ -1,6 +1,8 @@
 """Admin lists of big tables: counted without a COUNT(*) over the table, and
 paged no deeper than a bounded OFFSET (EstimatedCountPaginator)."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -69,7 +71,10 @@ def test_the_order_list_says_about_and_where_the_pages_stop(admin_client, orders
     monkeypatch.setattr(EstimatedCountPaginator, "max_offset", 0)
     monkeypatch.setattr(OrderAdmin, "list_per_page", 2)
     html = " ".join(admin_client.get(ORDERS).content.decode().split())
-    assert "about 7 orders" in html
+    # The planner's estimate: at least what the capped count saw (it may be
+    # more where earlier tests left dead rows in the table's pages).
+    about = re.search(r"about ([\d,]+) orders", html)
+    assert about and int(about[1].replace(",", "")) >= 7, html[-2000:]
     assert "the first 1 pages are shown" in html
     # A page past the cap is refused the way Django refuses a bad page number.
     past = admin_client.get(ORDERS, {"p": "2"})

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from accounts.tests.factories import StaffFactory, UserFactory
@@ -302,6 +303,38 @@ def test_staff_without_the_change_permission_cannot_adjust_stock(client):
 
     assert response.status_code == 403
     assert stock_state() == before
+
+
+def test_a_view_only_member_sees_no_stock_links_and_a_refusal_is_an_admin_page(client):
+    product = ProductFactory(stock=3)
+    member = StaffFactory()
+    member.user_permissions.add(Permission.objects.get(codename="view_product"))
+    client.force_login(member)
+
+    page = client.get(reverse("admin:inventory_product_change", args=[product.pk]))
+    refused = client.get(adjust_url(product))
+
+    assert page.status_code == 200
+    assert "Adjust stock" not in page.content.decode()
+    assert "Stock movements" not in page.content.decode()  # no view_stockmovement either
+    assert refused.status_code == 403
+    assert refused["Content-Type"].startswith("text/html")
+    html = refused.content.decode()
+    assert "Permission denied" in html and 'id="site-name"' in html  # the admin's own chrome
+
+
+def test_a_member_who_may_change_products_sees_the_stock_links(client):
+    product = ProductFactory(stock=3)
+    member = StaffFactory()
+    member.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_product", "change_product", "view_stockmovement"]
+        )
+    )
+    client.force_login(member)
+
+    html = client.get(reverse("admin:inventory_product_change", args=[product.pk])).content
+    assert b"Adjust stock" in html and b"Stock movements" in html
 
 
 # --- The stock ledger ------------------------------------------------------------------

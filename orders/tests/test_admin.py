@@ -406,6 +406,33 @@ def test_cancel_when_confirmed_releases_stock_and_records_the_reason(admin_clien
     assert_ledger_explains(mug)
 
 
+def test_a_cancel_confirmed_after_an_order_left_the_filter_reports_that_order(
+    admin_client, pending, superuser
+):
+    # The list is filtered to pending orders; the member ticks both and asks to cancel.
+    filtered = f"{ORDERS}?status__exact=pending"
+    ids = [order.pk for order in pending]
+    ask = admin_client.post(filtered, {"action": "cancel_orders", "_selected_action": ids})
+    assert "Yes, move to cancelled" in ask.content.decode()
+    # Meanwhile one of them was processed and shipped: it left the filter.
+    gone = pending[0]
+    services.order_transition(order=gone, to_status=S.PROCESSING, actor=None)
+    services.order_transition(order=gone, to_status=S.SHIPPED, actor=superuser)
+
+    confirmed = admin_client.post(
+        filtered,
+        {"action": "cancel_orders", "_selected_action": ids, "confirm": "yes", "note": ""},
+        follow=True,
+    )
+
+    assert messages_of(confirmed) == [
+        f"Moved 1 order to cancelled: #{pending[1].pk}.",
+        f"Order #{gone.pk} was not moved to cancelled: "
+        "A shipped order cannot be moved to cancelled.",
+    ]
+    assert (status_of(gone), status_of(pending[1])) == (S.SHIPPED, S.CANCELLED)
+
+
 def test_a_too_long_cancel_reason_is_a_form_error(admin_client, pending):
     response = act(admin_client, "cancel_orders", pending, confirm="yes", note="x" * 1001)
     assert response.status_code == 200
