@@ -208,3 +208,10 @@ def test_seed_demo_refuses_options_that_make_no_sense(args):
     with pytest.raises(CommandError):
         seed(*args)
     assert not Order.objects.exists()
+
+
+def test_the_report_counts_every_demo_customer_the_orders_go_to():
+    out = seed("--orders", "20", "--top-up")
+    assert User.objects.filter(is_staff=False).count() == 10  # 2 demo customers, 8 more
+    assert "10 new customers, 10 demo customers in all" in out
+    assert "0 new customers, 10 demo customers in all" in seed("--orders", "20", "--top-up")

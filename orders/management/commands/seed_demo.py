@@ -181,8 +181,11 @@ class Command(BaseCommand):
             raise CommandError("--orders and --customers must be >= 0, --batch-size >= 1.")
         products = self.seed_products()
         new_customers = self.seed_customers()
+        # The orders go to the demo customers and `customers` more.
+        customer_ids, new_extra = self.seed_extra_customers(customers if orders else 0)
         self.stdout.write(
-            f"Demo data ready: {products} new products, {new_customers} new customers "
+            f"Demo data ready: {products} new products, {new_customers + new_extra} new "
+            f"customers, {len(customer_ids)} demo customers in all "
             f"(customer login: {DEMO_CUSTOMERS[0][0]} / {DEMO_CUSTOMER_PASSWORD})."
         )
         if not orders:
@@ -193,7 +196,6 @@ class Command(BaseCommand):
             if not count:
                 self.stdout.write(f"Already {orders} or more orders: none created.")
                 return
-        customer_ids = self.seed_extra_customers(customers)
         seeder = OrderSeeder(
             customer_ids=customer_ids,
             product_ids=list(
@@ -262,25 +264,27 @@ class Command(BaseCommand):
             created += 1
         return created
 
-    def seed_extra_customers(self, count: int) -> list[int]:
+    def seed_extra_customers(self, count: int) -> tuple[list[int], int]:
         """Make sure the first `count` extra customers exist; return the ids of
-        the customers demo orders go to."""
+        the customers demo orders go to, and how many were created now."""
         extra = {
             EXTRA_CUSTOMER_EMAIL.format(n): EXTRA_NAMES[(n - 1) % len(EXTRA_NAMES)]
             for n in range(1, count + 1)
         }
         emails = [*(email for email, _, _ in DEMO_CUSTOMERS), *extra]
         existing = set(User.objects.filter(email__in=extra).values_list("email", flat=True))
-        if len(existing) < len(extra):
+        created = len(extra) - len(existing)
+        if created:
             password = make_password(DEMO_CUSTOMER_PASSWORD)  # hashed once, for all of them
             User.objects.bulk_create(
                 User(email=email, password=password, first_name=first, last_name=last)
                 for email, (first, last) in extra.items()
                 if email not in existing
             )
-        return list(
+        ids = list(
             User.objects.filter(email__in=emails).order_by("pk").values_list("pk", flat=True)
         )
+        return ids, created
 
 
 class Plan(NamedTuple):
