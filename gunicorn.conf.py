@@ -1,7 +1,7 @@
 """gunicorn settings; each can be overridden with GUNICORN_* variables.
 
-Sync workers, one per CPU core, no threads: the figures in README's
-performance section were taken with this. On 2 cores, 2 workers beat 3 or 4
+Sync workers, one per CPU core, no threads: the figures in
+docs/performance.md were taken with this. On 2 cores, 2 workers beat 3 or 4
 (more processes only add CPU per request: 7.7 -> 9.4 ms for a create) and
 threads lost outright (2 x 4: create -20 %, detail -50 %): the app is CPU-bound
 and its database round trips are short.
