@@ -58,6 +58,9 @@ class Product(models.Model):
 
     class Meta:
         ordering = ("name", "id")
+        # Stock changes through adjustments only, a permission of its own:
+        # changing a product's catalogue fields does not include it.
+        permissions = [("adjust_stock", "Can adjust stock (writes the ledger)")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(stock_reserved__gte=0) & Q(stock_reserved__lte=F("stock_on_hand")),

@@ -1,13 +1,23 @@
 from django.db.models import Q, QuerySet, Sum
 
+from core.permissions import staff_has_any_perm
+
 from .models import Product, StockMovement
 
 
+def can_see_stock(user) -> bool:
+    """Whether `user` sees the catalogue as staff do: inactive products and
+    the stock figures behind `stock_available` (view or change permission,
+    as in the admin)."""
+    return staff_has_any_perm(user, "inventory.view_product", "inventory.change_product")
+
+
 def product_list(*, user) -> QuerySet[Product]:
-    """The catalogue as `user` may see it: staff see every product, customers
-    and anonymous visitors the active ones."""
+    """The catalogue as `user` may see it: staff who may view products see
+    every product; everyone else (customers, anonymous visitors, staff
+    without the permission) the active ones."""
     products = Product.objects.all()
-    if not (user and user.is_staff):
+    if not can_see_stock(user):
         products = products.filter(is_active=True)
     return products
 

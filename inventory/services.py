@@ -13,6 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Sum, Value, When
 from django.utils import timezone
 
+from core.permissions import require_staff_perm
+
 from .exceptions import (
     DuplicateSku,
     InsufficientStock,
@@ -24,6 +26,8 @@ from .locks import lock_products
 from .models import MAX_STOCK, Product, StockMovement
 
 Kind = StockMovement.Kind
+
+ADJUST_STOCK = "inventory.adjust_stock"
 
 CATALOGUE_FIELDS = ("sku", "name", "description", "price", "is_active", "low_stock_threshold")
 
@@ -103,7 +107,12 @@ def stock_adjust(
 ) -> StockMovement:
     """Change on-hand stock by `delta` for a staff reason (restock, correction,
     damage, return) and record it. On-hand stock may not fall below what is
-    reserved. `product` is refreshed with the new figures."""
+    reserved. `product` is refreshed with the new figures.
+
+    `actor` is a staff member with `inventory.adjust_stock`, or None for the
+    system (demo data, imports)."""
+    if actor is not None:
+        require_staff_perm(actor, ADJUST_STOCK)
     if reason not in ADJUSTMENT_SIGNS:
         raise InvalidAdjustment(f'"{reason}" is not an adjustment reason.', attr="reason")
     if delta == 0:

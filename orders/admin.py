@@ -249,6 +249,10 @@ class OrderAdmin(admin.ModelAdmin):
     def has_export_permission(self, request):
         return request.user.has_perm("orders.export_order")
 
+    def has_move_permission(self, request, obj=None):
+        # The same rule as the API's: the services check it again on each move.
+        return services.can_move_orders(request.user)
+
     def save_model(self, request, obj, form, change):
         services.order_update_details(
             order=obj.pk,
@@ -310,19 +314,19 @@ class OrderAdmin(admin.ModelAdmin):
             return None
         return ids
 
-    @admin.action(description="Mark selected orders as processing", permissions=["change"])
+    @admin.action(description="Mark selected orders as processing", permissions=["move"])
     def mark_processing(self, request, queryset):
         self._move(request, queryset, OrderStatus.PROCESSING)
 
-    @admin.action(description="Mark selected orders as shipped", permissions=["change"])
+    @admin.action(description="Mark selected orders as shipped", permissions=["move"])
     def mark_shipped(self, request, queryset):
         self._move(request, queryset, OrderStatus.SHIPPED)
 
-    @admin.action(description="Mark selected orders as delivered", permissions=["change"])
+    @admin.action(description="Mark selected orders as delivered", permissions=["move"])
     def mark_delivered(self, request, queryset):
         self._move(request, queryset, OrderStatus.DELIVERED)
 
-    @admin.action(description="Cancel selected orders…", permissions=["change"])
+    @admin.action(description="Cancel selected orders…", permissions=["move"])
     def cancel_orders(self, request, queryset):
         """Asks first, with an optional reason, like Django's delete action."""
         form = MoveForm(request.POST if request.POST.get("confirm") else None)
@@ -359,7 +363,7 @@ class OrderAdmin(admin.ModelAdmin):
         order = get_object_or_404(
             self.get_queryset(request).select_related("customer"), pk=object_id
         )
-        if not self.has_change_permission(request, order):
+        if not self.has_move_permission(request, order):
             raise PermissionDenied
         if to_status not in OrderStatus.values:
             raise Http404("No such status.")
@@ -390,7 +394,7 @@ class OrderAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         moves = []
         order = self.get_object(request, object_id)
-        if order is not None and self.has_change_permission(request, order):
+        if order is not None and self.has_move_permission(request, order):
             moves = [
                 (OrderStatus(target), reverse("admin:orders_order_move", args=[order.pk, target]))
                 for target in allowed_targets(order.status, Actor.STAFF)

@@ -39,6 +39,22 @@ class InvalidOrder(DomainError):
     code = "invalid"
 
 
+class OrderLimitExceeded(DomainError):
+    """More units of a product in one line than one customer may order."""
+
+    status_code = 409
+    code = "limit_exceeded"
+    default_detail = "This order is over a per-customer limit."
+
+
+class TooManyOpenOrders(DomainError):
+    """The customer already holds the most open orders one account may have."""
+
+    status_code = 429
+    code = "too_many_open_orders"
+    default_detail = "Too many open orders."
+
+
 class ProcessingRefused(Exception):
     """An order that cannot be processed, for a reason its customer may read."""
 

@@ -35,7 +35,13 @@ class Order(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
-        permissions = [("export_order", "Can export orders as CSV")]
+        permissions = [
+            ("export_order", "Can export orders as CSV"),
+            # Every status move staff make (processing, shipped, delivered,
+            # cancelled) goes by the status table and needs this; editing the
+            # delivery details is change_order.
+            ("move_order", "Can move orders along the status table"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(total__gte=0), name="order_total_gte_0"),
         ]

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.filters import MAX_ID
+from core.permissions import staff_has_any_perm
 from inventory.models import Product
 
 from .models import Order, OrderEvent, OrderLine
@@ -18,13 +19,19 @@ from .statuses import OrderStatus
 NOT_REVENUE = (OrderStatus.CANCELLED, OrderStatus.FAILED)
 
 
+def can_see_all_orders(user) -> bool:
+    """Whether `user` sees every order: staff with the view or change
+    permission (as in the admin); anyone else sees their own."""
+    return staff_has_any_perm(user, "orders.view_order", "orders.change_order")
+
+
 def order_list(*, user) -> QuerySet[Order]:
     """The orders `user` may see, ready to serialize with a fixed number of
-    queries: staff see every order, a customer their own."""
+    queries: staff who may view orders see every order, anyone else their own."""
     orders = Order.objects.select_related("customer").prefetch_related(
         Prefetch("lines", queryset=OrderLine.objects.order_by("id"))
     )
-    if not user.is_staff:
+    if not can_see_all_orders(user):
         orders = orders.filter(customer=user)
     return orders
 

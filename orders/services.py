@@ -17,27 +17,50 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from core.exceptions import DomainError
+from core.exceptions import DomainError, PermissionRefused
+from core.permissions import staff_has_perm
 from inventory import services as inventory
 from inventory.exceptions import InsufficientStock
 from inventory.locks import lock_products
 
-from .exceptions import InvalidOrder, InvalidTransition, OrderNotEditable
+from .exceptions import (
+    InvalidOrder,
+    InvalidTransition,
+    OrderLimitExceeded,
+    OrderNotEditable,
+    TooManyOpenOrders,
+)
 from .models import MAX_LINES, MAX_QUANTITY, Order, OrderEvent, OrderLine
-from .statuses import TRANSITIONS, Actor, OrderStatus, StockEffect
+from .statuses import HOLDING_STOCK, TRANSITIONS, Actor, OrderStatus, StockEffect
 
 CENT = Decimal("0.01")
 
 
+# The permissions of the order rules (declared on `Order.Meta.permissions`
+# and Django's own), checked here so the API, the admin and the tasks agree.
+MOVE_ORDER = "orders.move_order"
+CHANGE_ORDER = "orders.change_order"
+PLACE_FOR_OTHERS = "orders.add_order"
+
+
+def can_move_orders(user) -> bool:
+    """Staff who may move any order along the status table."""
+    return staff_has_perm(user, MOVE_ORDER)
+
+
 def actor_role(order: Order, actor) -> str:
-    """How `actor` (a user, or None for the system) stands towards `order`."""
+    """How `actor` (a user, or None for the system) stands towards a move of
+    `order`: the system, staff who may move orders, or the owner. Anyone
+    else is refused (403)."""
     if actor is None:
         return Actor.SYSTEM
-    if actor.is_staff:
+    if can_move_orders(actor):
         return Actor.STAFF
     if actor.pk == order.customer_id:
         return Actor.OWNER
-    raise InvalidTransition("Only the customer who placed an order or staff may change it.")
+    raise PermissionRefused(
+        f"Only the customer who placed an order or staff with {MOVE_ORDER} may move it."
+    )
 
 
 # --- Placing ----------------------------------------------------------------------
@@ -68,9 +91,10 @@ def _check_items(items: Sequence[Mapping]) -> None:
 
 
 def order_customer_for(*, actor, customer_id: int | None):
-    """Whom an order placed by `actor` is for: staff may name an active
-    customer; anyone else orders for themselves (a `customer_id` is ignored)."""
-    if not actor.is_staff or customer_id is None:
+    """Whom an order placed by `actor` is for: staff with `orders.add_order`
+    may name an active customer; anyone else orders for themselves (a
+    `customer_id` is ignored)."""
+    if customer_id is None or not staff_has_perm(actor, PLACE_FOR_OTHERS):
         return actor
     customer = User.objects.filter(pk=customer_id, is_active=True).first()
     if customer is None:
@@ -105,8 +129,40 @@ def order_place(
         return _place(customer, items, shipping_address, notes, actor)
 
 
+def _check_limits(customer, items: Sequence[Mapping], actor) -> None:
+    """A customer ordering for themselves may not take more than
+    MAX_UNITS_PER_LINE of a product in one line, nor hold more than
+    MAX_OPEN_ORDERS_PER_CUSTOMER orders that reserve stock (pending,
+    processing): one account cannot take the whole stock. Staff who may place
+    orders for customers (`orders.add_order`) are not limited.
+
+    The customer's row is locked before the count is taken, so concurrent
+    placements by one customer count one after the other."""
+    if staff_has_perm(actor, PLACE_FOR_OTHERS):
+        return
+    per_line = settings.MAX_UNITS_PER_LINE
+    for index, item in enumerate(items):
+        if item["quantity"] > per_line:
+            raise OrderLimitExceeded(
+                f"At most {per_line} units of a product per order.",
+                attr=f"items.{index}.quantity",
+            )
+    # Lock the customer's row first, then count in a statement of its own: under
+    # READ COMMITTED a statement sees the rows committed before it began, so a
+    # count taken in the statement that waited for the lock would miss the
+    # order whose commit released it.
+    User.objects.select_for_update().filter(pk=customer.pk).values_list("pk").first()
+    open_orders = Order.objects.filter(customer=customer, status__in=HOLDING_STOCK).count()
+    if open_orders >= settings.MAX_OPEN_ORDERS_PER_CUSTOMER:
+        raise TooManyOpenOrders(
+            f"You have {open_orders} orders waiting to ship, the most one account may have; "
+            "place more once some have shipped or been cancelled."
+        )
+
+
 def _place(customer, items, shipping_address, notes, actor) -> Order:
     _check_items(items)
+    _check_limits(customer, items, actor)
     index_of = {item["product_id"]: index for index, item in enumerate(items)}
     quantities = {item["product_id"]: item["quantity"] for item in items}
     products = lock_products(index_of)
@@ -266,9 +322,11 @@ def order_update_details(
     """Change the shipping address and notes: the owner while the order is
     pending, staff at any time. Records what changed as an event."""
     order = Order.objects.select_for_update().get(pk=getattr(order, "pk", order))
-    role = actor_role(order, actor)
-    if role == Actor.OWNER and order.status != OrderStatus.PENDING:
-        raise OrderNotEditable()
+    if not staff_has_perm(actor, CHANGE_ORDER):
+        if actor is None or actor.pk != order.customer_id:
+            raise PermissionRefused(f"Changing an order's details needs {CHANGE_ORDER}.")
+        if order.status != OrderStatus.PENDING:
+            raise OrderNotEditable()
     changes = {
         field: value
         for field, value in (("shipping_address", shipping_address), ("notes", notes))
@@ -298,7 +356,12 @@ def order_change(
     notes: str | None = None,
 ) -> Order:
     """Change the delivery details and/or move the order, all or nothing:
-    `order_update_details`, then `order_transition`, with their rules."""
+    `order_update_details`, then `order_transition`, with their rules. Only
+    staff who may move orders send a `status`; an owner cancels instead."""
+    if status is not None and not can_move_orders(actor):
+        raise PermissionRefused(
+            f"Only staff with {MOVE_ORDER} may change an order's status; cancel it instead."
+        )
     if shipping_address is not None or notes is not None:
         order = order_update_details(
             order=order, actor=actor, shipping_address=shipping_address, notes=notes

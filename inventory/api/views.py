@@ -1,15 +1,15 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.openapi import client_error_response
+from core.permissions import StaffModelPermissions, staff_permission
 
 from .. import selectors, services
 from ..filters import ProductFilter
 from . import serializers as s
-from .permissions import IsStaffOrReadOnly
 
 InsufficientStockResponse = client_error_response(409, "insufficient_stock")
 ProductInUseResponse = client_error_response(409, "product_in_use")
@@ -39,7 +39,9 @@ class ProductViewSet(
     """The catalogue: anyone reads it, staff manage it. Stock changes only
     through stock adjustments (here) and orders."""
 
-    permission_classes = [IsStaffOrReadOnly]
+    # Reads: anyone (the queryset decides what each caller sees); writes:
+    # staff with add/change/delete_product, as in the admin.
+    permission_classes = [StaffModelPermissions]
     filterset_class = ProductFilter
     # Ids are integers; a longer run of digits than a bigint holds is a 404,
     # not a database error.
@@ -50,7 +52,7 @@ class ProductViewSet(
         return selectors.product_list(user=self.request.user)
 
     def get_serializer_class(self):
-        if self.request and self.request.user.is_staff:
+        if self.request and selectors.can_see_stock(self.request.user):
             return s.StaffProductSerializer
         return s.ProductSerializer
 
@@ -106,7 +108,7 @@ class ProductViewSet(
         detail=True,
         methods=["post"],
         url_path="stock-adjustments",
-        permission_classes=[permissions.IsAdminUser],
+        permission_classes=[staff_permission(services.ADJUST_STOCK)],
         filter_backends=[],
     )
     def stock_adjustments(self, request, pk=None):
@@ -128,7 +130,7 @@ class ProductViewSet(
         detail=True,
         methods=["get"],
         url_path="stock-movements",
-        permission_classes=[permissions.IsAdminUser],
+        permission_classes=[staff_permission("inventory.view_stockmovement")],
         filter_backends=[],
     )
     def stock_movements(self, request, pk=None):

@@ -3,7 +3,6 @@
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from accounts.tests.factories import StaffFactory, UserFactory
@@ -294,9 +293,10 @@ def test_the_adjust_stock_page_of_an_unknown_product_is_a_404(admin_client):
     assert response.status_code == 404
 
 
-def test_staff_without_the_change_permission_cannot_adjust_stock(client):
+def test_staff_without_the_adjust_stock_permission_cannot_adjust_stock(client):
     product = ProductFactory(stock=3)
-    client.force_login(StaffFactory())  # staff, but no model permissions
+    # May change the catalogue, which does not include stock.
+    client.force_login(StaffFactory(perms=["inventory.view_product", "inventory.change_product"]))
     before = stock_state()
 
     response = client.post(adjust_url(product), {"delta": "5", "reason": "restock"})
@@ -307,9 +307,7 @@ def test_staff_without_the_change_permission_cannot_adjust_stock(client):
 
 def test_a_view_only_member_sees_no_stock_links_and_a_refusal_is_an_admin_page(client):
     product = ProductFactory(stock=3)
-    member = StaffFactory()
-    member.user_permissions.add(Permission.objects.get(codename="view_product"))
-    client.force_login(member)
+    client.force_login(StaffFactory(perms=["inventory.view_product"]))
 
     page = client.get(reverse("admin:inventory_product_change", args=[product.pk]))
     refused = client.get(adjust_url(product))
@@ -323,15 +321,17 @@ def test_a_view_only_member_sees_no_stock_links_and_a_refusal_is_an_admin_page(c
     assert "Permission denied" in html and 'id="site-name"' in html  # the admin's own chrome
 
 
-def test_a_member_who_may_change_products_sees_the_stock_links(client):
+def test_a_member_who_may_adjust_stock_sees_the_stock_links(client):
     product = ProductFactory(stock=3)
-    member = StaffFactory()
-    member.user_permissions.add(
-        *Permission.objects.filter(
-            codename__in=["view_product", "change_product", "view_stockmovement"]
+    client.force_login(
+        StaffFactory(
+            perms=[
+                "inventory.view_product",
+                "inventory.adjust_stock",
+                "inventory.view_stockmovement",
+            ]
         )
     )
-    client.force_login(member)
 
     html = client.get(reverse("admin:inventory_product_change", args=[product.pk])).content
     assert b"Adjust stock" in html and b"Stock movements" in html

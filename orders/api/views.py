@@ -18,7 +18,8 @@ from ..filters import OrderFilter
 from ..models import Order
 from . import serializers as s
 
-InsufficientStockResponse = client_error_response(409, "insufficient_stock")
+PlacementRefusedResponse = client_error_response(409, "insufficient_stock", "limit_exceeded")
+OpenOrdersResponse = client_error_response(429, "throttled", "too_many_open_orders")
 InvalidTransitionResponse = client_error_response(409, "invalid_transition")
 IdempotencyKeyReusedResponse = client_error_response(422, "idempotency_key_reused")
 
@@ -86,8 +87,14 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={
             201: s.OrderSerializer,
             409: OpenApiResponse(
-                InsufficientStockResponse,
-                description="Not enough stock for a line; nothing was reserved.",
+                PlacementRefusedResponse,
+                description="Not enough stock for a line (`insufficient_stock`), or more units "
+                "in a line than a customer may order (`limit_exceeded`); nothing was reserved.",
+            ),
+            429: OpenApiResponse(
+                OpenOrdersResponse,
+                description="Too many requests (`throttled`), or the customer already holds the "
+                "most open orders one account may have (`too_many_open_orders`).",
             ),
             422: OpenApiResponse(
                 IdempotencyKeyReusedResponse,
@@ -127,16 +134,21 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={200: s.OrderSerializer, 409: moved},
         summary="Change an order",
         description=(
-            "Staff: `status` (moves follow the status table) and the address and notes. "
-            "The owner: the address and notes while the order is pending; sending "
-            "`status` is a 403."
+            "Staff: `status` (needs `orders.move_order`; moves follow the status table) and "
+            "the address and notes (`orders.change_order`). The owner: the address and notes "
+            "while the order is pending; sending `status` is a 403."
         ),
     )
     def partial_update(self, request, pk=None):
         order = self.get_object()
         sent = request.data if isinstance(request.data, dict) else {}  # a JSON `null` too
-        if "status" in sent and not request.user.is_staff:
-            raise PermissionDenied("Only staff may change an order's status; cancel it instead.")
+        if "status" in sent and not services.can_move_orders(request.user):
+            # Refused before the body is checked: a customer learns nothing
+            # from sending statuses, valid or not.
+            raise PermissionDenied(
+                "Only staff with the move permission may change an order's status; "
+                "cancel it instead."
+            )
         serializer = s.OrderUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         order = services.order_change(order=order, actor=request.user, **serializer.validated_data)

@@ -80,7 +80,7 @@ def csv_rows(response) -> list[dict]:
 
 def staff_with(*codenames, **kwargs):
     """A staff user holding only the named `orders` permissions."""
-    user = StaffFactory(**kwargs)
+    user = StaffFactory(perms=[], **kwargs)
     user.user_permissions.set(
         Permission.objects.filter(content_type__app_label="orders", codename__in=codenames)
     )
@@ -579,8 +579,16 @@ def test_a_view_only_staff_member_cannot_move_or_export(client, pending):
     assert status_of(pending[0]) == S.PENDING
 
 
-def test_changing_orders_does_not_include_exporting_them(client, pending):
+def test_changing_orders_alone_moves_nothing(client, pending):
     client.force_login(staff_with("view_order", "change_order"))
+    assert client.get(ORDERS).context["action_form"] is None  # no action at all
+    assert client.get(change_url(pending[0])).context["moves"] == []
+    assert client.post(move_url(pending[0], "processing")).status_code == 403
+    assert status_of(pending[0]) == S.PENDING
+
+
+def test_moving_orders_does_not_include_exporting_them(client, pending):
+    client.force_login(staff_with("view_order", "move_order"))
     response = client.get(ORDERS)
     actions = dict(response.context["action_form"].fields["action"].choices)
     assert "mark_processing" in actions and "cancel_orders" in actions
@@ -596,7 +604,7 @@ def test_the_export_permission_alone_gives_the_export(client, pending):
 
 
 def test_staff_without_order_permissions_cannot_open_the_orders(client, pending):
-    client.force_login(StaffFactory())
+    client.force_login(StaffFactory(perms=[]))
     assert client.get(ORDERS).status_code == 403
     assert client.get(change_url(pending[0])).status_code == 403
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import StaffFactory, UserFactory
 from inventory.tests.factories import ProductFactory
 from inventory.tests.helpers import assert_ledger_explains
 from orders import processing, services, tasks
@@ -73,7 +73,7 @@ def test_a_second_run_moves_nothing_and_mails_nobody_again(run):
 
 def test_only_pending_orders_are_touched(run):
     product = ProductFactory(stock=10)
-    staff = UserFactory(is_staff=True)
+    staff = StaffFactory()
     cancelled = place_order(UserFactory(), (product, 1))
     services.order_cancel(order=cancelled, actor=staff)
     shipped = place_order(UserFactory(), (product, 1))

@@ -18,13 +18,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ORDERS = "/api/v1/orders/"
 
 # Django logs BEGIN and COMMIT too; they are counted. With an Idempotency-Key:
-# authentication, BEGIN, claim the key, lock and read the products, insert
-# the order, reserve (one UPDATE, one INSERT into the ledger), insert the
-# lines, insert the event, store the response, COMMIT.
-CREATE_WITH_KEY = 11
-CREATE = 9  # the same without the key's claim and response
+# authentication, BEGIN, claim the key, lock the customer and count their open
+# orders (the per-customer limit: two statements), lock and read the products,
+# insert the order, reserve (one UPDATE, one INSERT into the ledger), insert
+# the lines, insert the event, store the response, COMMIT.
+CREATE_WITH_KEY = 13
+CREATE = 11  # the same without the key's claim and response
 DETAIL = 3  # authentication, the order with its customer, its lines
-LIST = 4  # authentication, the capped count, the page with customers, its lines
+# Staff: authentication, their permissions and their groups' (Django reads
+# both once per request), the capped count, the page with customers, its lines.
+LIST = 6
 
 
 def post_order(client, products, key=None):

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from accounts.tests.factories import StaffFactory, UserFactory
+from core.exceptions import PermissionRefused
 from inventory import services as inventory
 from inventory.exceptions import InsufficientStock
 from inventory.models import Product, StockMovement
@@ -319,14 +320,14 @@ def test_a_refused_move_explains_itself():
 def test_a_customer_who_is_not_the_owner_cannot_move_the_order(scene, from_status, to_status):
     scene.bring_to(from_status)
     before = scene.snapshot()
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(PermissionRefused):
         services.order_transition(order=scene.order, to_status=to_status, actor=scene.stranger)
     assert scene.snapshot() == before
 
 
 def test_a_customer_who_is_not_the_owner_cannot_cancel(scene):
     before = scene.snapshot()
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(PermissionRefused):
         services.order_cancel(order=scene.order, actor=scene.stranger)
     assert scene.snapshot() == before
 
@@ -418,7 +419,7 @@ def test_staff_edit_details_at_any_time(scene, status):
 
 def test_another_customer_cannot_edit_details(scene):
     before = scene.snapshot()
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(PermissionRefused):
         services.order_update_details(order=scene.order, actor=scene.stranger, notes="Mine now")
     assert scene.snapshot() == before
 
