@@ -2,6 +2,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
+from django.core.exceptions import PermissionDenied
+
+from core.exceptions import PermissionRefused
 
 from . import services
 from .models import ApiKey, User
@@ -39,6 +42,34 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
+    # Who may grant power: only superusers change staff status, superuser
+    # status, groups and permissions, and only they edit a superuser (its
+    # password included). A member who may change users edits the rest.
+    POWER_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return fields
+        return (*fields, *self.POWER_FIELDS)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            # A deactivation ends every session at once (and revokes API keys),
+            # so reactivating the account later does not bring them back.
+            services.user_end_sessions(user=obj)
+
 
 class ApiKeyForm(forms.ModelForm):
     class Meta:
@@ -56,27 +87,55 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     list_select_related = ("user",)
     search_fields = ("prefix", "name", "user__email")
-    autocomplete_fields = ("user",)
     actions = ["revoke"]
 
     @admin.display(boolean=True, description="active")
     def active(self, obj):
         return obj.is_active
 
+    # A key acts as its user: only a superuser makes (and sees) keys of other
+    # users; any other member, only their own (accounts.services.api_key_create).
+
+    def get_queryset(self, request):
+        keys = super().get_queryset(request)
+        return keys if request.user.is_superuser else keys.filter(user=request.user)
+
+    def get_autocomplete_fields(self, request):
+        return ("user",) if request.user.is_superuser else ()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = User.objects.filter(pk=request.user.pk)
+            kwargs["initial"] = request.user.pk
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("user", "name")
-        return ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+        return (
+            "user",
+            "name",
+            "prefix",
+            "created_by",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        )
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+        return self.get_fields(request, obj)
 
     def save_model(self, request, obj, form, change):
         if change:
             return
-        api_key, raw = services.api_key_create(user=obj.user, name=obj.name)
+        try:
+            api_key, raw = services.api_key_create(
+                user=obj.user, name=obj.name, created_by=request.user
+            )
+        except PermissionRefused as refused:
+            raise PermissionDenied(refused.detail) from refused
         # The admin goes on with `obj` (redirects, log entry): point it at the saved key.
         obj.pk = api_key.pk
         obj.prefix, obj.key_hash = api_key.prefix, api_key.key_hash

@@ -1,4 +1,4 @@
-"""The accounts app's refusals; `core.exceptions.ExceptionHandler` maps them
+"""The accounts app's refusals; `core.exception_handler.ExceptionHandler` maps them
 to the SPEC's error shape."""
 
 from core.exceptions import DomainError

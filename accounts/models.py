@@ -2,15 +2,19 @@ from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from .addresses import normalize_email
+
 
 class UserManager(BaseUserManager):
-    """Users log in with their e-mail address, compared without regard to case."""
+    """Users log in with their e-mail address, compared in one canonical form
+    (any case; the domain's Unicode and punycode spellings alike)."""
 
     use_in_migrations = True
 
     @classmethod
     def normalize_email(cls, email: str | None) -> str:
-        return (email or "").strip().lower()
+        """One form per mailbox: see `accounts.addresses`."""
+        return normalize_email(email)
 
     def get_by_natural_key(self, email):
         return self.get(email=self.normalize_email(email))
@@ -39,6 +43,9 @@ class User(AbstractUser):
 
     username = None
     email = models.EmailField("e-mail address", unique=True)
+    # Bumped to end every session of the user at once (log out everywhere,
+    # deactivation): tokens and API keys carry a stamp made from it.
+    session_epoch = models.PositiveIntegerField(default=0, editable=False)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []
@@ -60,6 +67,12 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=100, help_text="What the key is for, e.g. the shop's name.")
     prefix = models.CharField(max_length=16, db_index=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The user's session stamp when the key was made (accounts.tokens): a
+    # password change or an end of all sessions refuses the key from then on.
+    stamp = models.CharField(max_length=32, editable=False, default="")
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -73,7 +86,10 @@ class ApiKey(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        """Not revoked, and made within the user's current session stamp."""
+        from .tokens import session_stamp
+
+        return self.revoked_at is None and self.stamp == session_stamp(self.user)
 
 
 class OneTimeCode(models.Model):

@@ -7,12 +7,9 @@ from core.throttling import FixedWindowMixin
 from .models import User
 
 
-class LoginAccountThrottle(FixedWindowMixin, throttling.SimpleRateThrottle):
-    """Logins for one e-mail address, from wherever they come: guessing one
-    account's password from many addresses gets no further than from one.
-    (ClientScopedThrottle limits each address across accounts.)"""
-
-    scope = "login_account"
+class EmailThrottle(FixedWindowMixin, throttling.SimpleRateThrottle):
+    """Requests about one e-mail address (the body's `email`), from wherever
+    they come. Subclasses set the scope."""
 
     def get_cache_key(self, request, view):
         data = request.data
@@ -21,3 +18,18 @@ class LoginAccountThrottle(FixedWindowMixin, throttling.SimpleRateThrottle):
             return None  # the serializer will refuse the request
         digest = hashlib.sha256(User.objects.normalize_email(email).encode()).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": digest[:32]}
+
+
+class LoginAccountThrottle(EmailThrottle):
+    """Logins for one e-mail address: guessing one account's password from
+    many client addresses gets no further than from one. (ClientScopedThrottle
+    limits each client address across accounts.)"""
+
+    scope = "login_account"
+
+
+class OtpRecipientThrottle(EmailThrottle):
+    """One-time codes mailed to one address, whoever asks: nobody can flood
+    an inbox from many client addresses."""
+
+    scope = "otp_recipient"

@@ -8,12 +8,14 @@ throttling protects the service, it must not take it down.
 """
 
 import logging
+import re
 import time
 from weakref import WeakKeyDictionary
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
+from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
 from rest_framework import throttling
 
@@ -62,8 +64,23 @@ def _count_hit(cache, key: str, timeout: int) -> int:
         return 1
 
 
+RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])[a-z]*\s*$")
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
 class FixedWindowMixin:
     wait_seconds: float | None = None
+
+    def parse_rate(self, rate):
+        """`N/period` as DRF reads it (`10/min`, `100/hour`), and also with a
+        count of periods (`3/10min`, `5/2h`)."""
+        if rate is None:
+            return None, None
+        match = RATE.match(rate)
+        if match is None:
+            raise ImproperlyConfigured(f"Bad throttle rate {rate!r}: use e.g. 10/min or 3/10min.")
+        count, periods, unit = match.groups()
+        return int(count), int(periods or 1) * PERIODS[unit]
 
     def allow_request(self, request, view):
         if self.rate is None:

@@ -10,8 +10,10 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services
 from accounts.models import OneTimeCode, User
-from accounts.tests.factories import UserFactory
-from core.testing import assert_error
+from accounts.tests.factories import StaffFactory, UserFactory
+from accounts.throttles import OtpRecipientThrottle
+from core.testing import assert_error, run_together
+from core.throttling import ClientScopedThrottle
 
 START_URL = "/api/v1/auth/otp/start/"
 VERIFY_URL = "/api/v1/auth/otp/verify/"
@@ -154,6 +156,16 @@ def test_start_answers_503_when_the_mail_cannot_be_sent(api_client, monkeypatch)
     assert "dev_code" not in response.json()
 
 
+@pytest.fixture
+def no_rate_limits(monkeypatch):
+    """The request throttles out of the way, to reach the caps kept in the
+    database (they have their own tests in test_throttling.py)."""
+    rates = {"otp_start": "1000/min", "otp_recipient": "1000/min", "otp_verify": "1000/min"}
+    monkeypatch.setattr(ClientScopedThrottle, "THROTTLE_RATES", rates)
+    monkeypatch.setattr(OtpRecipientThrottle, "THROTTLE_RATES", rates)
+
+
+@pytest.mark.usefixtures("no_rate_limits")
 def test_more_than_ten_starts_an_hour_for_one_address_are_throttled(api_client, mailoutbox):
     for _ in range(10):
         assert start(api_client).status_code == 200
@@ -166,6 +178,7 @@ def test_more_than_ten_starts_an_hour_for_one_address_are_throttled(api_client, 
     assert OneTimeCode.objects.count() == 10
 
 
+@pytest.mark.usefixtures("no_rate_limits")
 def test_the_hourly_start_limit_is_per_address(api_client, mailoutbox):
     for _ in range(10):
         start(api_client)
@@ -175,6 +188,7 @@ def test_the_hourly_start_limit_is_per_address(api_client, mailoutbox):
     assert response.status_code == 200, response.content
 
 
+@pytest.mark.usefixtures("no_rate_limits")
 def test_codes_older_than_an_hour_do_not_count_against_the_start_limit(api_client, mailoutbox):
     for _ in range(10):
         start(api_client)
@@ -408,3 +422,73 @@ def test_otp_delete_expired_drops_only_expired_codes(api_client, mailoutbox):
 
     assert services.otp_delete_expired() == 1
     assert list(OneTimeCode.objects.values_list("email", flat=True)) == ["other@example.com"]
+
+
+# --- Abuse: staff, guessing budgets, racing starts -------------------------------------
+
+
+def test_a_staff_member_gets_no_code_and_the_answer_does_not_say_so(api_client, mailoutbox):
+    staff = StaffFactory(email="boss@example.com")
+    customer_answer = start(api_client, "customer@example.com")
+
+    response = start(api_client, staff.email)
+
+    assert response.status_code == 200
+    assert response.json() == customer_answer.json()
+    assert [m.to for m in mailoutbox] == [["customer@example.com"]]
+    assert not OneTimeCode.objects.filter(email=staff.email).exists()
+
+
+def test_a_code_made_before_the_member_became_staff_logs_no_one_in(api_client, mailoutbox):
+    user = UserFactory(email="soon.staff@example.com")
+    code = start_and_read_code(api_client, mailoutbox, user.email)
+    User.objects.filter(pk=user.pk).update(is_staff=True)
+
+    response = verify(api_client, code, user.email)
+
+    assert_error(response, 400, "invalid_code", "code")
+    assert "access" not in response.json()
+
+
+@pytest.mark.usefixtures("no_rate_limits")
+def test_new_codes_do_not_buy_new_guesses_beyond_the_daily_budget(api_client, mailoutbox, settings):
+    settings.OTP_MAX_FAILURES_PER_DAY = 7
+    failures = 0
+    while failures < 7:
+        code = start_and_read_code(api_client, mailoutbox)
+        for _ in range(min(settings.OTP_MAX_ATTEMPTS, 7 - failures)):
+            assert_error(verify(api_client, wrong(code)), 400, "invalid_code", "code")
+            failures += 1
+    # The budget is spent: no new code, and the right code is refused too.
+    assert_error(start(api_client), 429, "throttled")
+    assert_error(verify(api_client, code), 400, "too_many_attempts", "code")
+    # A day later the address may try again.
+    OneTimeCode.objects.update(created_at=timezone.now() - timedelta(days=1, minutes=1))
+    code = start_and_read_code(api_client, mailoutbox)
+    assert verify(api_client, code).status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_starts_for_one_address_never_make_more_than_the_hourly_cap():
+    results = run_together(16, lambda i: services.otp_start(email=EMAIL))
+    made = [r for r in results if isinstance(r, str)]
+    refused = [r for r in results if not isinstance(r, str)]
+    assert len(made) == services.OTP_STARTS_PER_HOUR, results
+    assert all(getattr(r, "code", None) == "throttled" for r in refused), refused
+    assert OneTimeCode.objects.filter(email=EMAIL).count() == services.OTP_STARTS_PER_HOUR
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "shopper@ex\u0430mple.com",  # a Cyrillic a among Latin letters
+        "shopper@xn--exmple-4nf.com",  # the same, in punycode
+        "sh\u00f6pper@example.com",  # a non-ASCII part before the @
+    ],
+)
+def test_look_alike_addresses_get_no_code(api_client, mailoutbox, address):
+    response = start(api_client, address)
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0]["attr"] == "email"
+    assert mailoutbox == []

@@ -257,3 +257,33 @@ def test_register_ignores_a_stale_bearer_token(api_client):
     response = api_client.post(URL, body(), format="json")
 
     assert response.status_code == 201, response.content
+
+
+# --- One account per mailbox -------------------------------------------------------------
+
+
+def test_a_domain_in_unicode_and_in_punycode_is_one_account(api_client):
+    first = api_client.post(
+        URL, {"email": "ann@b\u00fccher.de", "password": PASSWORD}, format="json"
+    )
+    assert first.status_code == 201, first.content
+    assert first.json()["email"] == "ann@xn--bcher-kva.de"
+
+    second = api_client.post(
+        URL, {"email": "ANN@xn--bcher-kva.de", "password": PASSWORD}, format="json"
+    )
+
+    assert_error(second, 400, "unique", "email")
+    assert User.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "address", ["shopper@ex\u0430mple.com", "shopper@xn--exmple-4nf.com"], ids=["unicode", "idna"]
+)
+def test_a_domain_mixing_alphabets_is_refused(api_client, address):
+    UserFactory(email="shopper@example.com")
+
+    response = api_client.post(URL, {"email": address, "password": PASSWORD}, format="json")
+
+    assert_error(response, 400, "invalid", "email")
+    assert User.objects.count() == 1

@@ -5,7 +5,7 @@ import pytest
 from accounts.models import OneTimeCode, User
 from accounts.services import user_tokens
 from accounts.tests.factories import PASSWORD, UserFactory
-from accounts.throttles import LoginAccountThrottle
+from accounts.throttles import LoginAccountThrottle, OtpRecipientThrottle
 from core.testing import assert_error
 from core.throttling import ClientScopedThrottle, FixedWindowMixin
 
@@ -33,9 +33,11 @@ def three_a_minute(monkeypatch, clock):
         "otp_start": "3/min",
         "otp_verify": "3/min",
         "login_account": "1000/min",
+        "otp_recipient": "1000/min",
     }
     monkeypatch.setattr(ClientScopedThrottle, "THROTTLE_RATES", rates)
     monkeypatch.setattr(LoginAccountThrottle, "THROTTLE_RATES", rates)
+    monkeypatch.setattr(OtpRecipientThrottle, "THROTTLE_RATES", rates)
     return clock
 
 
@@ -189,3 +191,24 @@ def test_one_address_gets_sixty_logins_a_minute_across_accounts(api_client, cloc
             assert login(api_client, user).status_code == 200
 
     assert_throttled(login(api_client, users[0]))
+
+
+def test_codes_to_one_address_are_capped_whoever_asks(api_client, clock, monkeypatch, mailoutbox):
+    # The default: 3 codes in 10 minutes for one recipient, from any client.
+    monkeypatch.setattr(ClientScopedThrottle, "THROTTLE_RATES", {"otp_start": "1000/min"})
+    for n in range(3):
+        assert otp_start(api_client, REMOTE_ADDR=f"10.0.0.{n}").status_code == 200
+    response = otp_start(api_client, REMOTE_ADDR="10.0.0.99")
+    # 20 s into a 10-minute window that started at WINDOW_START: 580 s to wait.
+    assert_throttled(response, wait=600 - 20)
+    assert len(mailoutbox) == 3
+    other = api_client.post(
+        "/api/v1/auth/otp/start/", {"email": "other@example.com"}, format="json"
+    )
+    assert other.status_code == 200
+
+
+def test_a_rate_may_count_several_periods():
+    assert FixedWindowMixin().parse_rate("3/10min") == (3, 600)
+    assert FixedWindowMixin().parse_rate("10/min") == (10, 60)
+    assert FixedWindowMixin().parse_rate("5/2h") == (5, 7200)

@@ -10,6 +10,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from accounts.services import user_tokens
 from accounts.tests.factories import PASSWORD, UserFactory
 from accounts.tests.helpers import bearer_client
+from accounts.tokens import SessionRefreshToken
 from core.testing import assert_error
 
 TOKEN_URL = "/api/v1/auth/token/"
@@ -208,7 +209,7 @@ def test_an_expired_access_token_is_refused(user):
 
 
 def test_an_access_token_still_in_its_lifetime_is_accepted(user):
-    token = AccessToken.for_user(user)
+    token = SessionRefreshToken.for_user(user).access_token
     token.set_exp(from_time=timezone.now() - timedelta(minutes=14), lifetime=timedelta(minutes=15))
 
     response = client_with(str(token)).get(ME_URL)
