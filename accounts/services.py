@@ -7,6 +7,7 @@ import hashlib
 import logging
 import secrets
 import smtplib
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,17 +16,20 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from core.db import delete_in_batches
-from core.exceptions import DomainError, ServiceUnavailable, Throttled
+from core.db import delete_in_batches, lock_name
+from core.exceptions import DomainError, PermissionRefused, ServiceUnavailable, Throttled
 
+from . import lockout
+from .addresses import validate_email_address
 from .exceptions import (
     InactiveUser,
     InvalidCode,
@@ -34,6 +38,13 @@ from .exceptions import (
     TooManyAttempts,
 )
 from .models import ApiKey, OneTimeCode, User
+from .tokens import (
+    SESSION_STARTED_CLAIM,
+    STAMP_CLAIM,
+    SessionRefreshToken,
+    session_deadline,
+    session_stamp,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +63,10 @@ def email_taken_error() -> ValidationError:
 def user_register(*, email: str, password: str, first_name: str = "", last_name: str = "") -> User:
     """Create a customer. Django's password validators apply; an e-mail is
     taken whatever its case."""
+    try:
+        validate_email_address(email)
+    except ValidationError as exc:
+        raise ValidationError({"email": exc.error_list}) from exc
     user = User(
         email=User.objects.normalize_email(email), first_name=first_name, last_name=last_name
     )
@@ -71,20 +86,74 @@ def user_register(*, email: str, password: str, first_name: str = "", last_name:
 
 
 def user_tokens(*, user: User) -> dict[str, str]:
-    """A fresh JWT pair for the user."""
-    refresh = RefreshToken.for_user(user)
+    """A fresh JWT pair for the user: a login, which starts a session."""
+    refresh = SessionRefreshToken.for_user(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def _refresh_refused(detail: str, code: str = "token_not_valid") -> AuthenticationFailed:
+    return AuthenticationFailed(detail, code=code)
+
+
+def token_refresh(*, refresh: str) -> dict[str, str]:
+    """Redeem a refresh token for the next pair of its session.
+
+    A refresh token is redeemed once: its outstanding row is locked and it is
+    blacklisted in the same transaction that makes the next one, so two
+    refreshes of one token at the same moment give one new pair, not two.
+    Refused (401) when the token is invalid, expired or already used, when its
+    user is gone or inactive, when the user's sessions were ended or the
+    password changed since, and when the session is older than
+    JWT_SESSION_MAX_DAYS."""
+    try:
+        token = SessionRefreshToken(refresh)
+    except TokenError as exc:
+        raise InvalidToken(exc.args[0]) from exc
+    user = User.objects.filter(pk=token.get(api_settings.USER_ID_CLAIM)).first()
+    if user is None:
+        raise _refresh_refused("The user of this token no longer exists.", "user_not_found")
+    if not user.is_active:
+        raise _refresh_refused("No active account found for this token.", "no_active_account")
+    if token.get(STAMP_CLAIM) != session_stamp(user):
+        raise _refresh_refused("This session has ended (password changed, or logged out).")
+    started = token.get(SESSION_STARTED_CLAIM)
+    if started is None or time.time() >= session_deadline(started):
+        raise _refresh_refused("This session is too old to refresh; log in again.")
+    with transaction.atomic():
+        outstanding = (
+            OutstandingToken.objects.select_for_update(of=("self",))
+            .filter(jti=token[api_settings.JTI_CLAIM])
+            .order_by()
+            .first()
+        )
+        if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
+            raise _refresh_refused("This refresh token was already used or revoked.")
+        BlacklistedToken.objects.create(token=outstanding)
+        new = SessionRefreshToken.for_user(user, session_started=started)
+    return {"access": str(new.access_token), "refresh": str(new)}
 
 
 def user_logout(*, user: User, refresh: str) -> None:
     """Blacklist the user's refresh token: it can no longer be refreshed."""
     try:
-        token = RefreshToken(refresh)
+        token = SessionRefreshToken(refresh)
     except TokenError as exc:
         raise InvalidToken(exc.args[0]) from exc
-    if str(token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])) != str(user.pk):
+    if str(token.get(api_settings.USER_ID_CLAIM)) != str(user.pk):
         raise TokenNotOwned()
     token.blacklist()
+
+
+def user_end_sessions(*, user: User) -> User:
+    """End every session of the user at once ("log out everywhere", and a
+    deactivation): each access and refresh token made so far is refused from
+    now on, and so is each API key of the user (revoked). A password change
+    does the same by itself, through the session stamp."""
+    User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
+    user.refresh_from_db(fields=["session_epoch"])
+    ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    logger.info("Ended every session of user %s", user.pk)
+    return user
 
 
 # --- One-time codes (passwordless login) -----------------------------------------------
@@ -94,18 +163,52 @@ def _otp_hash(email: str, code: str) -> str:
     return salted_hmac("accounts.otp", f"{email}:{code}", algorithm="sha256").hexdigest()
 
 
-def otp_start(*, email: str) -> str:
-    """Make a 6-digit code for the address, mail it, and return it (the view
-    echoes it only in DEBUG). A new code replaces any earlier one."""
-    email = User.objects.normalize_email(email)
-    now = timezone.now()
-    recent = OneTimeCode.objects.filter(email=email, created_at__gte=now - timedelta(hours=1))
-    if recent.count() >= OTP_STARTS_PER_HOUR:
-        raise Throttled("Too many codes requested for this address; try again later.", wait=3600)
+def _otp_failures_today(email: str, now) -> int:
+    """Wrong codes tried for `email` over the last 24 hours, all codes together."""
+    return OneTimeCode.objects.filter(
+        email=email, created_at__gte=now - timedelta(days=1)
+    ).aggregate(failures=Sum("attempts", default=0))["failures"]
 
+
+def _otp_refused_for_staff(email: str) -> bool:
+    """Staff sign in with their password (and second factor), never a code."""
+    return User.objects.filter(email=email, is_staff=True).exists()
+
+
+def otp_start(*, email: str) -> str | None:
+    """Make a 6-digit code for the address, mail it, and return it (the view
+    echoes it only in DEBUG). A new code replaces any earlier one.
+
+    Bounds, per address: at most OTP_STARTS_PER_HOUR codes an hour (counted
+    under a lock, so concurrent requests cannot all pass the count), and no
+    new code once OTP_MAX_FAILURES_PER_DAY wrong codes were tried in 24 hours
+    (a new code does not buy new guesses). A staff member's address gets no
+    code and no mail — and the answer is the same, so it does not tell who is
+    staff; None is returned."""
+    try:
+        validate_email_address(email)
+    except ValidationError as exc:
+        raise ValidationError({"email": exc.error_list}) from exc
+    email = User.objects.normalize_email(email)
+    if _otp_refused_for_staff(email):
+        logger.warning("One-time code refused for a staff address")
+        return None
     code = f"{secrets.randbelow(10**6):06d}"
     ttl = settings.OTP_TTL_SECONDS
     with transaction.atomic():
+        lock_name(f"otp:{email}")
+        now = timezone.now()
+        recent = OneTimeCode.objects.filter(email=email, created_at__gte=now - timedelta(hours=1))
+        if recent.count() >= OTP_STARTS_PER_HOUR:
+            raise Throttled(
+                "Too many codes requested for this address; try again later.", wait=3600
+            )
+        if _otp_failures_today(email, now) >= settings.OTP_MAX_FAILURES_PER_DAY:
+            raise Throttled(
+                "Too many wrong codes for this address today; try again tomorrow or log in "
+                "with a password.",
+                wait=24 * 3600,
+            )
         OneTimeCode.objects.filter(email=email, used_at__isnull=True).update(used_at=now)
         OneTimeCode.objects.create(
             email=email, code_hash=_otp_hash(email, code), expires_at=now + timedelta(seconds=ttl)
@@ -126,7 +229,9 @@ def otp_start(*, email: str) -> str:
 
 def otp_verify(*, email: str, code: str) -> User:
     """Check a code and return its user, created on first login. A code
-    allows OTP_MAX_ATTEMPTS tries; after that even the right code is refused."""
+    allows OTP_MAX_ATTEMPTS tries; after that even the right code is refused,
+    and so is every code once the address has had OTP_MAX_FAILURES_PER_DAY
+    wrong tries in 24 hours. Staff cannot sign in with a code."""
     email = User.objects.normalize_email(email)
     error: DomainError | None = None
     with transaction.atomic():
@@ -136,9 +241,11 @@ def otp_verify(*, email: str, code: str) -> User:
             .order_by("-created_at")
             .first()
         )
-        if otp is None:
+        if otp is None or _otp_refused_for_staff(email):
             error = InvalidCode()
-        elif otp.attempts >= settings.OTP_MAX_ATTEMPTS:
+        elif otp.attempts >= settings.OTP_MAX_ATTEMPTS or (
+            _otp_failures_today(email, timezone.now()) >= settings.OTP_MAX_FAILURES_PER_DAY
+        ):
             error = TooManyAttempts()
         elif not constant_time_compare(otp.code_hash, _otp_hash(email, code)):
             # Counted in this transaction, which commits: the error is raised after it.
@@ -181,13 +288,25 @@ def _api_key_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def api_key_create(*, user: User, name: str) -> tuple[ApiKey, str]:
-    """Make a key for the user. Returns the stored key and the raw key, which
-    is shown once and never again."""
+def api_key_create(*, user: User, name: str, created_by: User | None = None) -> tuple[ApiKey, str]:
+    """Make a key for `user`, asked by `created_by` (None: the system, e.g. a
+    command). Returns the stored key and the raw key, which is shown once
+    and never again.
+
+    A key acts as its user, so it never holds more power than the member
+    who made it: only a superuser makes keys for someone else; any other
+    member only for themself."""
+    if created_by is not None and created_by.pk != user.pk and not created_by.is_superuser:
+        raise PermissionRefused("Only a superuser may make an API key for another user.")
     prefix = secrets.token_hex(API_KEY_PREFIX_LENGTH // 2)
     raw = f"{prefix}.{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
-        user=user, name=name, prefix=prefix, key_hash=_api_key_hash(raw)
+        user=user,
+        name=name,
+        prefix=prefix,
+        key_hash=_api_key_hash(raw),
+        stamp=session_stamp(user),
+        created_by=created_by,
     )
     return api_key, raw
 
@@ -209,8 +328,8 @@ def api_key_authenticate(*, raw: str) -> ApiKey | None:
         .filter(key_hash=_api_key_hash(raw), revoked_at__isnull=True, user__is_active=True)
         .first()
     )
-    if api_key is None:
-        return None
+    if api_key is None or api_key.stamp != session_stamp(api_key.user):
+        return None  # unknown, revoked, or made before a password change / end of sessions
     now = timezone.now()
     # Recording each use would be a write per request; a coarse stamp is enough.
     if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
@@ -219,9 +338,20 @@ def api_key_authenticate(*, raw: str) -> ApiKey | None:
     return api_key
 
 
-def user_authenticate(*, email: str, password: str, request=None) -> User:
-    """The active user with these credentials, or InvalidCredentials."""
-    user = authenticate(request, email=email, password=password)
+def user_authenticate(*, email: str, password: str, request) -> User:
+    """The active user with these credentials, or InvalidCredentials.
+
+    Each failure counts toward the brute-force lock of this (account, client
+    address) pair that the admin's login shares (django-axes, SPEC §11). A
+    locked pair is refused with Throttled (429, Retry-After until the lock
+    ends) whatever the password; so is the failure that locks it."""
+    # Axes keeps its verdict on the request, and AxesMiddleware looks for it
+    # on Django's HttpRequest, not on DRF's wrapper around it.
+    http_request = getattr(request, "_request", request)
+    user = authenticate(http_request, email=email, password=password)
     if user is None:
+        if getattr(http_request, "axes_locked_out", False):
+            wait = lockout.seconds_until_unlocked(http_request, {"email": email})
+            raise Throttled(lockout.lockout_message(wait), wait=wait)
         raise InvalidCredentials()
     return user

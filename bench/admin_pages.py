@@ -26,6 +26,7 @@ os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")  # the test client speaks plain HTTP
+os.environ.setdefault("ADMIN_REQUIRE_2FA", "0")  # force_login: the pages, not the second factor
 
 
 def main() -> None:
@@ -51,7 +52,14 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     if Order.objects.count() < args.orders:
         print(f"Seeding up to {args.orders:,} orders (a few minutes per million)...", flush=True)
-        call_command("seed_demo", orders=args.orders, top_up=True, customers=2000, seed=1)
+        call_command(
+            "seed_demo",
+            orders=args.orders,
+            top_up=True,
+            customers=2000,
+            seed=1,
+            not_production=True,
+        )
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
     total = Order.objects.count()

@@ -57,6 +57,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "django_celery_beat",
+    # Staff two-factor in the admin (SPEC §11): TOTP devices and backup codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    # Brute-force lockout of logins (SPEC §11): see "Login lockout" below.
+    "axes",
     # The project's apps, from the bottom layer up (docs/architecture.md).
     "core",
     "accounts",
@@ -66,21 +72,28 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost: every later middleware, view and log line sees the request id,
-    # and any error response that is not already JSON is rewritten into the
-    # SPEC's error shape on its way out.
+    # Outermost: every later middleware, view and log line sees the request id.
     "core.request_id.RequestIdMiddleware",
+    # Outside the error rewriting, so that every response — a 413 from the
+    # body limit or an error rewritten into JSON included — carries HSTS,
+    # nosniff, the referrer policy and X-Frame-Options.
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Any error response that is not already JSON is rewritten into the SPEC's
+    # error shape on its way out (the admin's own pages excepted).
     "core.errors.JsonErrorMiddleware",
     "core.limits.RequestBodyLimitMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session gave a second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes requires: turns a login on a locked pair into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "orders_project.urls"
@@ -130,6 +143,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+# Axes' backend first: it refuses a locked-out pair before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 # --- Redis: cache, throttling, Celery broker --------------------------------------
 
@@ -207,12 +225,12 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=5)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.SessionJWTAuthentication",
         "accounts.authentication.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -227,10 +245,12 @@ REST_FRAMEWORK = {
         "login": env.str("THROTTLE_LOGIN_RATE", default="60/min"),
         "register": env.str("THROTTLE_REGISTER_RATE", default="30/min"),
         "refresh": env.str("THROTTLE_REFRESH_RATE", default="120/min"),
-        "otp_start": env.str("THROTTLE_OTP_START_RATE", default="20/min"),
+        "otp_start": env.str("THROTTLE_OTP_START_RATE", default="5/min"),
         "otp_verify": env.str("THROTTLE_OTP_VERIFY_RATE", default="60/min"),
         # Per e-mail address, whatever the client:
         "login_account": env.str("THROTTLE_LOGIN_ACCOUNT_RATE", default="10/min"),
+        # One-time codes mailed to one address (on top of 10 an hour, in the database).
+        "otp_recipient": env.str("THROTTLE_OTP_RECIPIENT_RATE", default="3/10min"),
     },
     # Behind a proxy set NUM_PROXIES so the client address comes from
     # X-Forwarded-For; by default it is REMOTE_ADDR (a header can be forged).
@@ -241,7 +261,7 @@ REST_FRAMEWORK = {
 }
 
 DRF_STANDARDIZED_ERRORS = {
-    "EXCEPTION_HANDLER_CLASS": "core.exceptions.ExceptionHandler",
+    "EXCEPTION_HANDLER_CLASS": "core.exception_handler.ExceptionHandler",
     # A 500 is JSON in DEBUG too: clients never see an HTML page or a traceback.
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     # A 401 may also carry simplejwt's codes (token_not_valid, ...).
@@ -251,8 +271,12 @@ DRF_STANDARDIZED_ERRORS = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    # Refreshing is accounts.services.token_refresh: it rotates the refresh
+    # token and blacklists the old one, once, atomically (these two say so to
+    # anything of simplejwt's that reads them).
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
+    "AUTH_TOKEN_CLASSES": ("accounts.tokens.SessionAccessToken",),
     "UPDATE_LAST_LOGIN": False,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
@@ -299,11 +323,56 @@ SPECTACULAR_SETTINGS = {
 CURRENCY = env.str("CURRENCY", default="USD").upper()
 # How long a retry with the same Idempotency-Key replays the first response.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# What one customer may hold, so that one account cannot take the whole stock:
+# units of a product per order line (409 limit_exceeded), and orders still
+# reserving stock (pending or processing; 429 too_many_open_orders). Staff
+# placing orders for customers are not limited.
+MAX_UNITS_PER_LINE = env.int("MAX_UNITS_PER_LINE", default=100)
+MAX_OPEN_ORDERS_PER_CUSTOMER = env.int("MAX_OPEN_ORDERS_PER_CUSTOMER", default=50)
 
 # --- Accounts -----------------------------------------------------------------------
 
+# An address whose part before the @ is not ASCII is refused for new accounts
+# unless this is on (look-alike letters; see accounts/addresses.py).
+EMAIL_ALLOW_UNICODE_LOCAL_PART = env.bool("EMAIL_ALLOW_UNICODE_LOCAL_PART", default=False)
+# A login session (the chain of refreshes from one login) lasts at most this long.
+JWT_SESSION_MAX_DAYS = env.int("JWT_SESSION_MAX_DAYS", default=30)
+# The admin's messages (one of them shows a new API key, once) stay on the
+# server, never in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=300)
 OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
+# Wrong codes an address may try in 24 hours, whatever the number of codes:
+# a new code resets a code's tries, not this budget.
+OTP_MAX_FAILURES_PER_DAY = env.int("OTP_MAX_FAILURES_PER_DAY", default=10)
+
+# Staff two-factor (SPEC §11): with it, every admin page needs a session
+# verified by a TOTP code or a backup code, and a member without a device
+# enrols first. Off by default in development (`make run` sets DEBUG=1).
+ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=not DEBUG)
+# The name authenticator apps show next to the account.
+OTP_TOTP_ISSUER = "Orders back office"
+# Device secrets and backup codes are never shown in the admin's device
+# pages: a staff member who can view devices must not be able to copy them.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Login lockout (django-axes, SPEC §11): after AXES_FAILURE_LIMIT failed logins
+# for one account from one client address, that pair is locked for the
+# cool-off, counted from the failure that locked it (failures while locked do
+# not extend it). The admin's login and the API's token endpoint share the
+# count. Attempts, lockouts and failures are listed in the admin; deleting an
+# attempt there unlocks its pair (`manage.py axes_reset_username <e-mail>`: every
+# pair of that account).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
+# The client address as the API's throttles derive it (NUM_PROXIES above).
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 
 # --- Celery -------------------------------------------------------------------------
 
@@ -352,7 +421,8 @@ CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # Order processing: the interval is the initial value of the schedule that
-# migration orders/0004 creates; after that it is edited in the admin.
+# orders/schedules.py creates after the first migrate; after that it is edited
+# in the admin.
 ORDER_PROCESSING_INTERVAL = env.int("ORDER_PROCESSING_INTERVAL", default=120)
 ORDER_PROCESSING_BATCH_SIZE = env.int("ORDER_PROCESSING_BATCH_SIZE", default=500)
 # A run stops taking new batches after this many seconds; the next run goes on.
@@ -386,6 +456,8 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         "core.access": {"level": env.str("ACCESS_LOG_LEVEL", default="INFO")},
         "django.db.backends": {"level": "WARNING"},
+        # Failures and lockouts are WARNINGs; below that axes narrates every login.
+        "axes": {"level": env.str("AXES_LOG_LEVEL", default="WARNING")},
     },
 }
 

@@ -24,3 +24,8 @@ from .settings import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SECURE_SSL_REDIRECT = False
+# DEBUG is off here, so staff two-factor would default to on and every admin
+# test would need a TOTP device. The admin's tests log in with force_login;
+# the two-factor tests (backoffice/tests/test_two_factor.py, the browser test)
+# turn it on with the `settings` fixture.
+ADMIN_REQUIRE_2FA = False
