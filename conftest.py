@@ -1,6 +1,8 @@
 import io
 import logging
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -17,6 +19,13 @@ def pytest_collection_modifyitems(config, items):
         available=_database_vendor() == "postgresql",
         required_by="REQUIRE_POSTGRES",
         reason="needs PostgreSQL: set DATABASE_URL=postgres://...",
+    )
+    _skip_unless(
+        items,
+        "nginx",
+        available=Path(shutil.which("nginx") or "/usr/sbin/nginx").exists(),
+        required_by="REQUIRE_NGINX",
+        reason="needs nginx: apt-get install nginx-light",
     )
     _skip_unless(
         items,

@@ -260,7 +260,10 @@ def prepare(args, env: dict, tmp: Path) -> tuple[Path, dict]:
     bench.run([PYTHON, "manage.py", "migrate", "--noinput"], env=env, quiet=True)
     log(f"{DB}: seed_demo --orders {SEED_ORDERS} --seed 1")
     bench.run(
-        [PYTHON, "manage.py", "seed_demo", "--orders", str(SEED_ORDERS), "--seed", "1"],
+        [
+            *(PYTHON, "manage.py", "seed_demo", "--orders", str(SEED_ORDERS), "--seed", "1"),
+            "--i-know-this-is-not-production",  # DEBUG is off here, as in production
+        ],
         env=env,
         quiet=True,
     )

@@ -64,6 +64,10 @@ def error_response(
     return JsonResponse({**error_body(code, detail, attr, status=status), **extra}, status=status)
 
 
+# Headers that describe the body being replaced, not the response.
+BODY_HEADERS = {"content-type", "content-length", "content-language", "content-disposition"}
+
+
 def _is_json(response) -> bool:
     return response.get("Content-Type", "").startswith("application/json")
 
@@ -109,12 +113,18 @@ class JsonErrorMiddleware:
         response = self.get_response(request)
         if response.status_code < 400 or _is_json(response) or response.streaming:
             return response
+        # An error page made for people on purpose (the admin's login when
+        # locked out) says `keep_html`.
+        if getattr(response, "keep_html", False):
+            return response
         if response.status_code in ADMIN_PAGE_STATUSES and _in_admin(request):
             return admin_error_page(request, response.status_code)
         rewritten = error_response(response.status_code)
-        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
-            if header in response:
-                rewritten[header] = response[header]
+        # Every header but the body's own: Allow, Retry-After, WWW-Authenticate,
+        # CORS, Vary, and what inner middleware set for security.
+        for header, value in response.items():
+            if header.lower() not in BODY_HEADERS:
+                rewritten[header] = value
         return rewritten
 
     def process_exception(self, request, exception):

@@ -23,6 +23,13 @@ from orders.statuses import HOLDING_STOCK, TRANSITIONS, Actor, OrderStatus
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _debug(settings):
+    # seed_demo is a development command: it refuses to run with DEBUG off.
+    settings.DEBUG = True
+
+
 Kind = StockMovement.Kind
 
 
@@ -215,3 +222,12 @@ def test_the_report_counts_every_demo_customer_the_orders_go_to():
     assert User.objects.filter(is_staff=False).count() == 10  # 2 demo customers, 8 more
     assert "10 new customers, 10 demo customers in all" in out
     assert "0 new customers, 10 demo customers in all" in seed("--orders", "20", "--top-up")
+
+
+def test_seed_demo_refuses_to_run_with_debug_off_unless_told(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="not-production"):
+        seed()
+    assert not Product.objects.exists()
+    seed("--i-know-this-is-not-production")
+    assert Product.objects.exists()

@@ -73,7 +73,14 @@ def moved_counts() -> dict:
 
 
 def test_a_worker_killed_mid_batch_leaves_whole_batches_and_the_rest_is_done_once():
-    call_command("seed_demo", orders=ORDERS, status="pending", seed=3, stdout=io.StringIO())
+    call_command(
+        "seed_demo",
+        orders=ORDERS,
+        status="pending",
+        seed=3,
+        not_production=True,
+        stdout=io.StringIO(),
+    )
     db = connection.settings_dict
     url = (
         f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}?application_name={VICTIM}"

@@ -131,3 +131,76 @@ def test_throttled_requests_get_429_with_retry_after(api_client, monkeypatch):
     response = api_client.post("/api/v1/auth/token/", payload)
     assert_error(response, 429, "throttled")
     assert 1 <= int(response["Retry-After"]) <= 60
+
+
+# --- Hostile bodies and the headers of errors (issue 15) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/auth/token/",
+        "/api/v1/auth/register/",
+        "/api/v1/auth/otp/start/",
+        "/api/v1/auth/token/refresh/",
+        "/api/v1/orders/",
+    ],
+)
+def test_a_deeply_nested_body_is_a_400_parse_error_not_a_500(path, user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    client.raise_request_exception = False
+    body = "[" * 6000 + "]" * 6000  # 12 KB; Python's decoder would recurse past its limit
+
+    response = client.post(path, body, content_type="application/json")
+
+    assert_error(response, 400, "parse_error", error_type="client_error")
+
+
+def test_a_body_nested_deeper_than_the_api_needs_is_refused_too(user):
+    from rest_framework.test import APIClient
+
+    from core.parsers import MAX_DEPTH
+
+    client = APIClient()
+    client.force_authenticate(user)
+    nested = {"items": [{"product_id": 1, "quantity": 1}]}
+    for _ in range(MAX_DEPTH):
+        nested = {"x": nested}
+
+    response = client.post("/api/v1/orders/", nested, format="json")
+
+    assert_error(response, 400, "parse_error", error_type="client_error")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("get", "/api/v1/no-such-thing/", 404),
+        ("get", "/api/v1/orders/", 401),
+        ("post", "/healthz", 405),
+    ],
+)
+def test_error_responses_keep_every_security_header(client, settings, method, path, status):
+    settings.SECURE_HSTS_SECONDS = 31536000
+    settings.SECURE_SSL_REDIRECT = False
+
+    response = getattr(client, method)(path, secure=True)
+
+    assert response.status_code == status
+    assert response["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"]
+
+
+def test_a_too_large_body_answer_keeps_the_security_headers_too(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10
+    response = client.post(
+        "/api/v1/auth/register/", "x" * 100, content_type="application/json", secure=True
+    )
+    assert response.status_code == 413
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"

@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
 from accounts.models import User
+from core.commands import DevelopmentCommand
 
 
-class Command(BaseCommand):
+class Command(DevelopmentCommand):
     help = "Create the demo admin for `make run`, or reset its password (safe to run twice)."
 
     def add_arguments(self, parser):

@@ -18,13 +18,14 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 from tqdm import tqdm
 
 from accounts.models import User
+from core.commands import DevelopmentCommand
 from inventory import services as inventory
 from inventory.locks import lock_products
 from inventory.models import MAX_STOCK, Product, StockMovement
@@ -141,7 +142,7 @@ STOCK_KIND = {StockEffect.RELEASE: Kind.RELEASE, StockEffect.CONSUME: Kind.SHIP}
 CREATED, MOVED = OrderEvent.Type.CREATED, OrderEvent.Type.STATUS_CHANGED
 
 
-class Command(BaseCommand):
+class Command(DevelopmentCommand):
     help = (
         "Load demo products and customers (safe to run twice: existing ones are kept); "
         "with --orders N, also N orders with their lines, events and stock movements."
