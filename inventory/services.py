@@ -6,13 +6,15 @@ Every change of on-hand or reserved stock takes the product row locks (through
 same transaction. The CHECK constraints on `Product` are the backstop.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Sum, Value, When
 from django.utils import timezone
 
+from core.events import event, events_record
+from core.models import Event
 from core.permissions import require_staff_perm
 
 from .exceptions import (
@@ -24,6 +26,7 @@ from .exceptions import (
 )
 from .locks import lock_products
 from .models import MAX_STOCK, Product, StockMovement
+from .representation import product_data
 
 Kind = StockMovement.Kind
 
@@ -141,9 +144,13 @@ def stock_adjust(
     )
     product.stock_on_hand, product.stock_reserved = on_hand, locked.stock_reserved
     product.updated_at = now
-    return StockMovement.objects.create(
+    movement = StockMovement.objects.create(
         product=product, kind=reason, quantity=delta, actor=actor, note=note
     )
+    if delta < 0:
+        locked.stock_on_hand, locked.updated_at = on_hand, now  # the row as it now is
+        events_record(low_stock_events(products=[locked], taken={locked.pk: -delta}))
+    return movement
 
 
 @transaction.atomic
@@ -154,9 +161,10 @@ def stock_reserve(*, order, lines: Mapping[int, int], actor=None) -> list[StockM
     inactive, and `InsufficientStock` naming the first product (by id) that has
     less available than asked; then nothing is reserved.
     """
-    return stock_reserve_locked(
-        order=order, lines=lines, products=lock_products(lines), actor=actor
-    )
+    products = lock_products(lines)
+    movements = stock_reserve_locked(order=order, lines=lines, products=products, actor=actor)
+    events_record(low_stock_events(products=products.values(), taken=lines))
+    return movements
 
 
 def stock_reserve_locked(
@@ -169,8 +177,32 @@ def stock_reserve_locked(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("stock_reserve_locked needs the transaction that holds the locks.")
     stock_check_reservable(lines=lines, products=products)
-    _update_stock(reserved=lines)
+    now = _update_stock(reserved=lines)
+    for product_id, quantity in lines.items():  # the locked rows, as they now are
+        products[product_id].stock_reserved += quantity
+        products[product_id].updated_at = now
     return _record(Kind.RESERVE, lines, order=order, actor=actor)
+
+
+def low_stock_events(*, products: Iterable[Product], taken: Mapping[int, int]) -> list[Event]:
+    """A `product.low_stock` event for each active product whose available
+    stock has just fallen to or under its threshold: `taken[id]` units ago it
+    was above. `products` are the rows as they now are. A product already
+    low that falls further is not announced again."""
+    events = []
+    for product in products:
+        after = product.stock_available
+        before = after + taken.get(product.pk, 0)
+        if product.is_active and before > product.low_stock_threshold >= after:
+            events.append(
+                event(
+                    Event.Type.PRODUCT_LOW_STOCK,
+                    aggregate="product",
+                    aggregate_id=product.pk,
+                    data={"product": product_data(product)},
+                )
+            )
+    return events
 
 
 def stock_check_reservable(*, lines: Mapping[int, int], products: Mapping[int, Product]) -> None:
@@ -229,8 +261,10 @@ def _held_by(order) -> dict[int, int]:
     return {row["product_id"]: row["held"] for row in held if row["held"] > 0}
 
 
-def _update_stock(*, on_hand: Mapping[int, int] | None = None, reserved=None) -> None:
-    """One UPDATE adding per-product deltas to the counters (rows already locked)."""
+def _update_stock(*, on_hand: Mapping[int, int] | None = None, reserved=None):
+    """One UPDATE adding per-product deltas to the counters (rows already
+    locked). Returns the time written as the products' `updated_at`."""
+    now = timezone.now()
     changes = {}
     if on_hand:
         changes["stock_on_hand"] = F("stock_on_hand") + _per_product(on_hand)
@@ -238,7 +272,8 @@ def _update_stock(*, on_hand: Mapping[int, int] | None = None, reserved=None) ->
         changes["stock_reserved"] = F("stock_reserved") + _per_product(reserved)
     if changes:
         ids = set(on_hand or ()) | set(reserved or ())
-        Product.objects.filter(pk__in=ids).update(**changes, updated_at=timezone.now())
+        Product.objects.filter(pk__in=ids).update(**changes, updated_at=now)
+    return now
 
 
 def _per_product(deltas: Mapping[int, int]) -> Case:

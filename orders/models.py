@@ -30,6 +30,9 @@ class Order(models.Model):
     currency = models.CharField(max_length=3)
     shipping_address = models.CharField(max_length=500, blank=True)
     notes = models.CharField(max_length=1000, blank=True)
+    # The number of the order's last outbox event (core.models.Event.sequence):
+    # read with the order's row lock, so events of one order are numbered 1, 2, 3.
+    event_sequence = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -15,19 +15,19 @@ back, so no order is ever half-moved, and the next run picks it up again.
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 
 from inventory.selectors import stock_held_by_orders
 
 from . import services
 from .emails import order_emails_queue
 from .exceptions import ProcessingRefused
-from .models import Order, OrderEmail, OrderLine
+from .models import Order, OrderEmail
 from .statuses import OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -131,11 +131,12 @@ def process_pending_batch(*, batch_size: int) -> BatchResult:
     if not orders:
         return result
     ids = [order.pk for order in orders]
-    lines: dict[int, dict[int, int]] = defaultdict(dict)
-    for order_id, product_id, quantity in OrderLine.objects.filter(order_id__in=ids).values_list(
-        "order_id", "product_id", "quantity"
-    ):
-        lines[order_id][product_id] = quantity
+    # The lines, read once: to check each order, and to show it in its event.
+    prefetch_related_objects(orders, "lines")
+    lines = {
+        order.pk: {line.product_id: line.quantity for line in order.lines.all()}
+        for order in orders
+    }
     held = stock_held_by_orders(ids)
 
     ready = []

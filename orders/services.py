@@ -14,10 +14,13 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.models import User
+from core.events import event, events_record
 from core.exceptions import DomainError, PermissionRefused
+from core.models import Event
 from core.permissions import staff_has_perm
 from inventory import services as inventory
 from inventory.exceptions import InsufficientStock
@@ -31,10 +34,8 @@ from .exceptions import (
     TooManyOpenOrders,
 )
 from .models import MAX_LINES, MAX_QUANTITY, Order, OrderEvent, OrderLine
+from .representation import CENT, order_data
 from .statuses import HOLDING_STOCK, TRANSITIONS, Actor, OrderStatus, StockEffect
-
-CENT = Decimal("0.01")
-
 
 # The permissions of the order rules (declared on `Order.Meta.permissions`
 # and Django's own), checked here so the API, the admin and the tasks agree.
@@ -202,6 +203,7 @@ def _place(customer, items, shipping_address, notes, actor) -> Order:
             currency=settings.CURRENCY,
             shipping_address=shipping_address,
             notes=notes,
+            event_sequence=1,
         )
         inventory.stock_reserve_locked(
             order=order, lines=quantities, products=products, actor=actor
@@ -212,8 +214,27 @@ def _place(customer, items, shipping_address, notes, actor) -> Order:
         OrderEvent.objects.create(
             order=order, type=OrderEvent.Type.CREATED, to_status=order.status, actor=actor
         )
-    _attach_lines(order, lines)
+        _attach_lines(order, lines)
+        # The outbox: the order as placed and any product it brought low, one INSERT.
+        events_record(
+            [
+                _order_event(order, Event.Type.ORDER_CREATED),
+                *inventory.low_stock_events(products=products.values(), taken=quantities),
+            ]
+        )
     return order
+
+
+def _order_event(order: Order, type: str, data: dict | None = None) -> Event:
+    """The outbox event of `order`'s latest change: the order as the API shows
+    it (customer and lines loaded), numbered by `order.event_sequence`."""
+    return event(
+        type,
+        aggregate="order",
+        aggregate_id=order.pk,
+        sequence=order.event_sequence,
+        data={**(data or {}), "order": order_data(order)},
+    )
 
 
 def _attach_lines(order: Order, lines: list[OrderLine]) -> None:
@@ -257,12 +278,17 @@ def order_transition(
     `invalid_transition`). Releases or consumes the order's reserved stock as
     the table says, and records the move as an event. Returns the order as
     it now is."""
-    order = Order.objects.select_for_update().get(pk=getattr(order, "pk", order))
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .get(pk=getattr(order, "pk", order))
+    )
     from_status = order.status
     effect = _refuse_unless_allowed(from_status, to_status, actor_role(order, actor))
     _apply_stock_effect(order, effect, to_status, actor)
     order.status = to_status
-    order.save(update_fields=["status", "updated_at"])
+    order.event_sequence += 1
+    order.save(update_fields=["status", "event_sequence", "updated_at"])
     OrderEvent.objects.create(
         order=order,
         type=OrderEvent.Type.STATUS_CHANGED,
@@ -271,6 +297,13 @@ def order_transition(
         actor=actor,
         note=note,
         data=data or {},
+    )
+    events_record(
+        [
+            _order_event(
+                order, Event.Type.ORDER_STATUS_CHANGED, {"from": from_status, "to": to_status}
+            )
+        ]
     )
     return order
 
@@ -292,7 +325,7 @@ def order_transition_locked_many(*, orders: Sequence[Order], to_status: str, act
         _apply_stock_effect(order, effect, to_status, actor)
     now = timezone.now()
     Order.objects.filter(pk__in=[order.pk for order in orders]).update(
-        status=to_status, updated_at=now
+        status=to_status, event_sequence=F("event_sequence") + 1, updated_at=now
     )
     OrderEvent.objects.bulk_create(
         OrderEvent(
@@ -304,8 +337,15 @@ def order_transition_locked_many(*, orders: Sequence[Order], to_status: str, act
         )
         for order in orders
     )
+    from_statuses = [order.status for order in orders]
     for order in orders:
         order.status, order.updated_at = to_status, now
+        order.event_sequence += 1
+    prefetch_related_objects(orders, "lines")  # the events show each order's items
+    events_record(
+        _order_event(order, Event.Type.ORDER_STATUS_CHANGED, {"from": frm, "to": to_status})
+        for order, frm in zip(orders, from_statuses, strict=True)
+    )
     return list(orders)
 
 
@@ -321,7 +361,11 @@ def order_update_details(
 ) -> Order:
     """Change the shipping address and notes: the owner while the order is
     pending, staff at any time. Records what changed as an event."""
-    order = Order.objects.select_for_update().get(pk=getattr(order, "pk", order))
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .get(pk=getattr(order, "pk", order))
+    )
     if not staff_has_perm(actor, CHANGE_ORDER):
         if actor is None or actor.pk != order.customer_id:
             raise PermissionRefused(f"Changing an order's details needs {CHANGE_ORDER}.")
@@ -336,13 +380,15 @@ def order_update_details(
         return order
     for field, value in changes.items():
         setattr(order, field, value)
-    order.save(update_fields=[*changes, "updated_at"])
+    order.event_sequence += 1
+    order.save(update_fields=[*changes, "event_sequence", "updated_at"])
     OrderEvent.objects.create(
         order=order,
         type=OrderEvent.Type.UPDATED,
         actor=actor,
         data={"fields": sorted(changes)},
     )
+    events_record([_order_event(order, Event.Type.ORDER_UPDATED, {"fields": sorted(changes)})])
     return order
 
 

@@ -21,9 +21,10 @@ ORDERS = "/api/v1/orders/"
 # authentication, BEGIN, claim the key, lock the customer and count their open
 # orders (the per-customer limit: two statements), lock and read the products,
 # insert the order, reserve (one UPDATE, one INSERT into the ledger), insert
-# the lines, insert the event, store the response, COMMIT.
-CREATE_WITH_KEY = 13
-CREATE = 11  # the same without the key's claim and response
+# the lines, insert the history event, insert the outbox events (the order's
+# and any low-stock ones, together), store the response, COMMIT.
+CREATE_WITH_KEY = 14
+CREATE = 12  # the same without the key's claim and response
 DETAIL = 3  # authentication, the order with its customer, its lines
 # Staff: authentication, their permissions and their groups' (Django reads
 # both once per request), the capped count, the page with customers, its lines.

@@ -134,6 +134,7 @@ ORDER_FIELDS = (
     "notes",
     "created_at",
     "updated_at",
+    "event_sequence",
 )
 LINE_FIELDS = ("order", "product", "sku", "name", "unit_price", "quantity", "line_total")
 EVENT_FIELDS = ("order", "type", "from_status", "to_status", "actor", "note", "data", "created_at")
@@ -335,6 +336,9 @@ class OrderSeeder:
                     "",
                     plan.placed,
                     plan.steps[-1][3] if plan.steps else plan.placed,
+                    # Demo history writes no outbox events; an order's next
+                    # event follows its history's numbering.
+                    1 + len(plan.steps),
                 )
             )
         insert_rows(Order, ORDER_FIELDS, orders)

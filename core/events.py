@@ -1,0 +1,56 @@
+"""The outbox (SPEC §9): domain events are rows written in the same
+transaction as the change they report, so nothing is announced before commit
+and nothing committed is lost if a process dies.
+
+Services build events with `event(...)` and write them with `events_record`
+(one multi-row INSERT, whatever their number). After the transaction commits,
+the handlers that apps registered with `on_events_committed` are called —
+the webhooks app hands the new events to a worker there. A handler that fails
+loses nothing: the rows are still there for the next sweep.
+"""
+
+import logging
+from collections.abc import Callable, Iterable
+
+from django.db import transaction
+
+from .models import Event
+
+logger = logging.getLogger(__name__)
+
+_handlers: list[Callable[[], object]] = []
+
+
+def on_events_committed(handler: Callable[[], object]) -> None:
+    """Call `handler()` after each transaction that recorded events commits."""
+    if handler not in _handlers:
+        _handlers.append(handler)
+
+
+def event(type: str, *, aggregate: str, aggregate_id: int, data: dict, sequence=None) -> Event:
+    """An event, not yet written."""
+    return Event(
+        type=type, aggregate=aggregate, aggregate_id=aggregate_id, data=data, sequence=sequence
+    )
+
+
+def events_record(events: Iterable[Event]) -> list[Event]:
+    """Write `events` in the caller's transaction, in one statement; the
+    registered handlers hear of them once it commits."""
+    events = list(events)
+    if not events:
+        return []
+    rows = Event.objects.bulk_create(events)
+    connection = transaction.get_connection()
+    # Once per transaction, however many calls recorded events in it.
+    if not any(callback is _announce for _, callback, _ in connection.run_on_commit):
+        transaction.on_commit(_announce)
+    return rows
+
+
+def _announce() -> None:
+    for handler in list(_handlers):
+        try:
+            handler()
+        except Exception:  # the outbox keeps the events; a sweep finds them
+            logger.warning("An outbox handler failed; the events wait for the sweep", exc_info=True)
