@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "accounts",
     "inventory",
     "orders",
+    "webhooks",
     "backoffice",
 ]
 
@@ -412,6 +413,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Webhook deliveries have a queue of their own: a slow receiver never delays
+# order processing. Workers consume it too (Procfile, docker-compose.yml).
+CELERY_TASK_ROUTES = {"webhooks.tasks.*": {"queue": "webhooks"}}
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 # Log through LOGGING below, so task log lines carry the request id too; what a
@@ -462,3 +466,23 @@ LOGGING = {
 }
 
 CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
+
+# --- Webhooks (SPEC §9) -------------------------------------------------------------------
+
+# Seconds a receiver has to answer a delivery with a 2xx.
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+# Seconds to wait after each failed try (with ±10 % jitter; a longer
+# Retry-After is honoured); after the last, the delivery has failed.
+WEBHOOK_RETRY_SCHEDULE = env.list(
+    "WEBHOOK_RETRY_SCHEDULE",
+    cast=int,
+    default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+)
+# Development only: allow http and private, loopback and link-local targets.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+# A subscription whose every delivery failed this long is turned off (staff mailed).
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+# Deliveries (and published events) older than this are deleted.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=14)
+# How often beat sweeps for due deliveries, when the schedule is created.
+WEBHOOK_SWEEP_SECONDS = env.int("WEBHOOK_SWEEP_SECONDS", default=10)
