@@ -34,11 +34,19 @@ def test_migrate_schedules_the_tasks_of_the_spec_each_in_its_app(settings):
         housekeeping = tasks[f"Housekeeping: {app_label}"]
         assert housekeeping.task == f"{app_label}.tasks.housekeeping"
         assert (housekeeping.crontab.hour, housekeeping.crontab.minute) == ("3", "30")
+    deliver = tasks["Webhooks: deliver"]
+    assert deliver.task == "webhooks.tasks.deliver_webhooks"
+    assert (deliver.interval.every, deliver.interval.period) == (
+        settings.WEBHOOK_SWEEP_SECONDS,
+        "seconds",
+    )
     assert set(tasks) == {
         "Process pending orders",
         "Low-stock report",
         "Housekeeping: accounts",
         "Housekeeping: orders",
+        "Webhooks: deliver",
+        "Housekeeping: webhooks",
     }
     for task in tasks.values():
         assert task.enabled

@@ -86,4 +86,6 @@ def test_the_celery_app_uses_the_database_scheduler_and_finds_tasks():
         "orders.tasks.housekeeping",
         "orders.tasks.process_pending_orders",
         "orders.tasks.send_order_emails",
+        "webhooks.tasks.deliver_webhooks",
+        "webhooks.tasks.housekeeping",
     ]
