@@ -91,12 +91,21 @@ def restock(products, available: int) -> int:
 
 
 def bench_user(email: str, *, staff: bool = False):
+    from django.contrib.auth.models import Permission
+
     from accounts.models import User
 
     user = User.objects.filter(email=email).first()
     if user is None:
         # No password: these accounts only ever use the tokens minted below.
         user = User.objects.create_user(email=email, password=None, is_staff=staff)
+    if staff:
+        # What an order manager holds: staff status alone grants nothing.
+        user.user_permissions.set(
+            Permission.objects.filter(
+                codename__in=["view_order", "change_order", "move_order", "view_product"]
+            )
+        )
     return user
 
 
@@ -301,6 +310,68 @@ def process(args) -> None:
     )
 
 
+# --- webhooks -------------------------------------------------------------------------
+
+
+def subscribe(args) -> None:
+    """Subscribe `args.url` to every event (or, with --remove, drop it)."""
+    from webhooks import services
+    from webhooks.models import Subscription
+
+    Subscription.objects.filter(url=args.url).delete()
+    if args.remove:
+        emit({"removed": True})
+        return
+    subscription, _ = services.subscription_create(url=args.url, events=["*"])
+    emit({"subscription": subscription.pk})
+
+
+def webhooks_pending(args) -> None:
+    from webhooks.models import Delivery
+
+    emit(
+        {
+            "pending": Delivery.objects.filter(status="pending").count(),
+            "succeeded": Delivery.objects.filter(status="succeeded").count(),
+        }
+    )
+
+
+def sender(args) -> None:
+    """Deliveries per second of one sending process: `args.events` events
+    for one subscription to a fast local receiver, fanned out and sent."""
+    from django.db import transaction
+
+    from core.events import event, events_record
+    from webhooks import services
+    from webhooks.models import Delivery, Subscription
+
+    Subscription.objects.all().delete()
+    services.subscription_create(url=args.url, events=["*"])
+    with transaction.atomic():
+        events_record(
+            event(
+                "order.created",
+                aggregate="order",
+                aggregate_id=n,
+                sequence=1,
+                data={"order": {"id": n, "status": "pending", "items": []}},
+            )
+            for n in range(1, args.events + 1)
+        )
+    started = time.perf_counter()
+    result = services.webhooks_run(time_budget=600)
+    seconds = time.perf_counter() - started
+    emit(
+        {
+            "events": args.events,
+            "succeeded": Delivery.objects.filter(status="succeeded").count(),
+            "seconds": seconds,
+            "per_s": result["succeeded"] / seconds if seconds else 0,
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="job", required=True)
@@ -308,14 +379,28 @@ def main() -> None:
     sub.add_parser("restock")
     sub.add_parser("queries")
     sub.add_parser("process")
+    subscribing = sub.add_parser("subscribe")
+    subscribing.add_argument("--url", required=True)
+    subscribing.add_argument("--remove", action="store_true")
+    sub.add_parser("webhooks_pending")
+    sending = sub.add_parser("sender")
+    sending.add_argument("--url", required=True)
+    sending.add_argument("--events", type=int, default=5000)
     args = parser.parse_args()
 
     import django
 
     django.setup()
-    {"prepare": prepare, "restock": restock_only, "queries": queries, "process": process}[args.job](
-        args
-    )
+    jobs = {
+        "prepare": prepare,
+        "restock": restock_only,
+        "queries": queries,
+        "process": process,
+        "subscribe": subscribe,
+        "webhooks_pending": webhooks_pending,
+        "sender": sender,
+    }
+    jobs[args.job](args)
 
 
 if __name__ == "__main__":

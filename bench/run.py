@@ -79,11 +79,24 @@ DB_1M, DB_10K = "orders_bench_1m", "orders_bench_10k"
 DB_PROC, DB_PGBENCH = "orders_bench_proc", "orders_bench_pgbench"
 SEEDS = {DB_1M: 1_000_000, DB_10K: 10_000}
 
-SCENARIOS = ("create", "create_many", "detail", "list", "queries", "processing", "pgbench")
+SCENARIOS = (
+    "create",
+    "create_many",
+    "detail",
+    "list",
+    "queries",
+    "processing",
+    "pgbench",
+    "webhooks",
+)
 
 # Targets (the brief of this benchmark).
 CREATE_RPS, DETAIL_RPS, LIST_RPS = 450, 700, 200
-MAX_QUERIES, MAX_TAIL = 12, 4.0  # statements per request; p99 / p50 under create load
+MAX_QUERIES, MAX_TAIL = 14, 4.0  # statements per request; p99 / p50 under create load
+# Create with a subscription on "*" (and a worker sending) within this of without.
+WEBHOOK_OVERHEAD = 0.10
+DB_HOOKS = "orders_bench_hooks"
+SENDER_EVENTS = 5000
 LIST_GROWTH = 1.5  # list at 1M vs 10k
 PROCESS_RATE = 2000  # orders/s
 MEMORY_GROWTH = 1.25  # RSS at the end vs after the first batch
@@ -272,6 +285,9 @@ def gunicorn(db: str, args, secret: str, tmp: Path, label: str):
         REDIS_URL=REDIS_URL,
         GUNICORN_BIND=f"127.0.0.1:{args.port}",
         JWT_ACCESS_MINUTES="240",
+        # 64 customers place thousands of orders each: the per-customer cap
+        # of open orders is for shops, not for a load test.
+        MAX_OPEN_ORDERS_PER_CUSTOMER="100000000",
     )
     if args.workers:
         env["GUNICORN_WORKERS"] = str(args.workers)
@@ -499,6 +515,92 @@ def load(server: Server, name: str, script: str, args, data: Path, *extra: str) 
     return result
 
 
+@contextlib.contextmanager
+def webhook_receiver(port: int):
+    """A fast local receiver (bench/receiver.py): its URL."""
+    if not port_free(port):
+        raise BenchError(f"127.0.0.1:{port} is in use: the webhook receiver needs it")
+    process = subprocess.Popen(  # noqa: S603
+        [PYTHON, BENCH / "receiver.py", str(port)], start_new_session=True
+    )
+    try:
+        for _ in range(50):
+            if not port_free(port):
+                break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/hooks"
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def webhooks_worker(db: str, secret: str, tmp: Path):
+    """One Celery worker process on the `webhooks` queue, as production runs it."""
+    env = base_env(
+        DEBUG="0",
+        SECRET_KEY=secret,
+        DATABASE_URL=PG_URL.format(db),
+        REDIS_URL=REDIS_URL,
+        WEBHOOK_ALLOW_PRIVATE_TARGETS="1",  # the receiver is on 127.0.0.1
+    )
+    log_path = tmp / "webhooks-worker.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(  # noqa: S603
+            [
+                *(ROOT / ".venv" / "bin" / "celery", "-A", "orders_project", "worker"),
+                *("-Q", "webhooks", "--concurrency", "1", "--loglevel", "WARNING"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+def webhooks_on(server: Server, args, data: Path, db: str, secret: str, tmp: Path) -> dict:
+    """The create load again with a subscription on "*" and a worker sending."""
+    with webhook_receiver(args.port + 1) as url, webhooks_worker(db, secret, tmp):
+        job_env = {"DEBUG": "1", "SECRET_KEY": secret, "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1"}
+        django_job("subscribe", db, "--url", url, **job_env)
+        try:
+            time.sleep(6)  # the web workers see the subscription (they ask every 5 s)
+            result = load(server, "create, webhooks on *", "create.lua", args, data, "demo")
+            time.sleep(5)  # let the worker catch up
+            result["deliveries"] = django_job("webhooks_pending", db, **job_env)
+            log(f"  webhooks: {result['deliveries']}")
+        finally:
+            django_job("subscribe", db, "--url", url, "--remove", **job_env)
+    return result
+
+
+def sender(args, secret: str) -> dict:
+    log(f"{DB_HOOKS}: recreating; {SENDER_EVENTS:,} events for one subscription")
+    recreate_db(DB_HOOKS)
+    manage(DB_HOOKS, "migrate", "--noinput", quiet=True)
+    with webhook_receiver(args.port + 1) as url:
+        result = django_job(
+            "sender",
+            DB_HOOKS,
+            "--url",
+            url,
+            "--events",
+            str(SENDER_EVENTS),
+            DEBUG="0",
+            SECRET_KEY=secret,
+            WEBHOOK_ALLOW_PRIVATE_TARGETS="1",
+        )
+    log(
+        f"  sender: {result['succeeded']:,} deliveries in {result['seconds']:.1f} s = "
+        f"{result['per_s']:.0f} deliveries/s, one process"
+    )
+    return result
+
+
 def page1_lines(db: str) -> int:
     """Lines in the list's page 1 (the 20 newest orders): the list's cost
     grows with them, so the 1M / 10k comparison shows them."""
@@ -660,6 +762,28 @@ def build_rows(res: dict) -> list[Row]:
                 queries=str(q["create"]),
                 target=f"<= {MAX_QUERIES} queries",
                 met=yes(q["create"] <= MAX_QUERIES),
+            )
+        )
+    if "create_webhooks" in res and "create" in res:
+        on, off = res["create_webhooks"]["rps"], res["create"]["rps"]
+        rows.append(
+            web_row(
+                "create, webhooks on *",
+                res["create_webhooks"],
+                None,
+                f">= {1 - WEBHOOK_OVERHEAD:.0%} of create without ({on / max(off, 1e-9):.0%})",
+                on >= (1 - WEBHOOK_OVERHEAD) * off,
+            )
+        )
+    if "sender" in res:
+        r = res["sender"]
+        rows.append(
+            Row(
+                "webhook sender, 1 process",
+                rps=f"{r['per_s']:.0f}",
+                bad=str(r["events"] - r["succeeded"]),
+                target="deliveries/s to a local receiver (for information)",
+                met=yes(r["succeeded"] == r["events"]),
             )
         )
     if "create_many" in res:
@@ -991,6 +1115,8 @@ def main() -> int:
                     )
                 if "create" in wanted:
                     res["create"] = load(server, "create", "create.lua", args, data, "demo")
+                if "webhooks" in wanted and "create" in wanted:
+                    res["create_webhooks"] = webhooks_on(server, args, data, big, secret, tmp)
                 if "detail" in wanted:
                     res["detail"] = load(server, "detail", "detail.lua", args, data)
                 if "list" in wanted:
@@ -1005,6 +1131,8 @@ def main() -> int:
             res["processing"] = processing(args, secret)
         if "pgbench" in wanted:
             res["pgbench"] = pgbench(args, secret)
+        if "webhooks" in wanted:
+            res["sender"] = sender(args, secret)
     except KeyboardInterrupt:
         log("interrupted")
         failed = True

@@ -460,6 +460,10 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         "core.access": {"level": env.str("ACCESS_LOG_LEVEL", default="INFO")},
         "django.db.backends": {"level": "WARNING"},
+        # One INFO line per webhook sent would drown the worker's log; the
+        # deliveries' log is in the database (and the admin).
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
         # Failures and lockouts are WARNINGs; below that axes narrates every login.
         "axes": {"level": env.str("AXES_LOG_LEVEL", default="WARNING")},
     },
