@@ -25,7 +25,7 @@ install: $(STAMP)
 # DEBUG on and a generated SECRET_KEY, so that `.venv/bin/python manage.py ...`
 # and `celery ...` work outside `make run` too. Written once, never overwritten.
 .env:
-	@printf '# Local development settings, written by `make run` (git-ignored).\nDEBUG=1\nSECRET_KEY=%s\n' \
+	@printf '# Local development settings, written by `make run` (git-ignored).\nDEBUG=1\nWEBHOOK_ALLOW_PRIVATE_TARGETS=1\nSECRET_KEY=%s\n' \
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
 	@echo "Wrote .env (DEBUG=1 and a generated SECRET_KEY)"
 

@@ -41,11 +41,17 @@ def events_record(events: Iterable[Event]) -> list[Event]:
     if not events:
         return []
     rows = Event.objects.bulk_create(events)
+    announce_after_commit()
+    return rows
+
+
+def announce_after_commit() -> None:
+    """Have the handlers called once the current transaction commits (at once
+    outside one): for work a consumer should see soon that is not a new event,
+    such as a redelivery. Once per transaction, however many calls."""
     connection = transaction.get_connection()
-    # Once per transaction, however many calls recorded events in it.
     if not any(callback is _announce for _, callback, _ in connection.run_on_commit):
         transaction.on_commit(_announce)
-    return rows
 
 
 def _announce() -> None:

@@ -134,8 +134,7 @@ def process_pending_batch(*, batch_size: int) -> BatchResult:
     # The lines, read once: to check each order, and to show it in its event.
     prefetch_related_objects(orders, "lines")
     lines = {
-        order.pk: {line.product_id: line.quantity for line in order.lines.all()}
-        for order in orders
+        order.pk: {line.product_id: line.quantity for line in order.lines.all()} for order in orders
     }
     held = stock_held_by_orders(ids)
 

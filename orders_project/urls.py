@@ -8,6 +8,7 @@ api_v1 = [
     path("auth/", include("accounts.api.urls")),
     path("", include("inventory.api.urls")),
     path("", include("orders.api.urls")),
+    path("", include("webhooks.api.urls")),
 ]
 
 urlpatterns = [

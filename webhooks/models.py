@@ -47,7 +47,7 @@ class Subscription(models.Model):
         subscription it was sent for."""
         if event.type == Event.Type.WEBHOOK_PING:
             return event.aggregate == "webhook" and event.aggregate_id == self.pk
-        return ALL_EVENTS in self.events or event.type in self.events
+        return self.is_active and (ALL_EVENTS in self.events or event.type in self.events)
 
     def signing_secrets(self, now=None) -> list[str]:
         """The secrets a delivery is signed with now: the current one, and the

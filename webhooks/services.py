@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.db import delete_in_batches
-from core.events import event, events_record
+from core.events import announce_after_commit, event, events_record
 from core.models import Event
 
 from . import signing, targets
@@ -139,14 +139,16 @@ def subscription_ping(*, subscription: Subscription) -> Event:
 
 def delivery_redeliver(*, delivery: Delivery) -> Delivery:
     """Send the delivery's event again, as a new delivery with the same
-    `webhook-id` (the event's id)."""
-    return Delivery.objects.create(
+    `webhook-id` (the event's id); a worker is told after commit."""
+    redelivery = Delivery.objects.create(
         subscription=delivery.subscription,
         event=delivery.event,
         redelivery_of=delivery,
         aggregate=delivery.aggregate,
         aggregate_id=delivery.aggregate_id,
     )
+    announce_after_commit()
+    return redelivery
 
 
 # --- From events to deliveries --------------------------------------------------------
@@ -165,7 +167,10 @@ def events_fan_out(*, limit: int = 500) -> int:
         )
         if not events:
             return 0
-        subscriptions = list(Subscription.objects.filter(is_active=True))
+        # Active subscriptions, and any a ping in this batch is for: a ping to
+        # a subscription that is off waits, pending, until it is on again.
+        pinged = [e.aggregate_id for e in events if e.type == Event.Type.WEBHOOK_PING]
+        subscriptions = list(Subscription.objects.filter(Q(is_active=True) | Q(pk__in=pinged)))
         Delivery.objects.bulk_create(
             [
                 Delivery(

@@ -12,6 +12,8 @@ and plain `http`.
 
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -33,10 +35,20 @@ class Target(NamedTuple):
     path: str  # path and query
 
 
+# Name lookups run in these threads, so that a slow DNS server costs a
+# request or a send at most DNS_TIMEOUT seconds (getaddrinfo has no timeout).
+_lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+DNS_TIMEOUT = 3.0
+
+
 def resolve(host: str, port: int) -> list[str]:
     """The IP addresses `host` resolves to (a seam for tests, which change
     what a name resolves to)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    lookup = _lookups.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = lookup.result(timeout=DNS_TIMEOUT)
+    except FuturesTimeout:
+        raise OSError(f"looking up {host} took over {DNS_TIMEOUT} s") from None
     return [info[4][0] for info in infos]
 
 
