@@ -14,6 +14,7 @@ import threading
 import time
 
 from celery import current_app
+from django.db import connection
 
 from .models import Subscription
 from .tasks import deliver_webhooks
@@ -47,15 +48,12 @@ def _send() -> None:
 
 
 def kick() -> None:
-    """New events were committed: have a worker deliver them, soon."""
-    try:
-        if not _anyone_subscribes():
-            return
-    except Exception:  # the database hiccuped after commit: the sweep will do
-        logger.warning("Could not check for webhook subscribers", exc_info=True)
-        return
+    """New events were committed: have a worker deliver them, soon. Nothing
+    here touches the database or the broker: the request goes on at once."""
     if current_app.conf.task_always_eager:
-        _send()  # tests, and `CELERY_TASK_ALWAYS_EAGER` setups: at once, inline
+        # Tests, and `CELERY_TASK_ALWAYS_EAGER` setups: at once, inline.
+        if _anyone_subscribes():
+            _send()
         return
     _pending.set()
     with _lock:
@@ -75,7 +73,12 @@ def _loop() -> None:
         time.sleep(KICK_INTERVAL)
         _pending.clear()
         try:
-            _send()
+            if _anyone_subscribes():
+                _send()
         except Exception:
             logger.warning("Could not hand new events to a worker; the sweep will", exc_info=True)
-            time.sleep(1)  # do not hammer a broker that is down
+            time.sleep(1)  # do not hammer a broker or a database that is down
+        finally:
+            # This thread asks the database once per SUBSCRIBERS_TTL at most:
+            # it keeps no connection open in between.
+            connection.close()
