@@ -140,3 +140,30 @@ def celery_eager():
     app.conf.task_always_eager = app.conf.task_eager_propagates = True
     yield app
     app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+def _use_broker(app, url: str) -> None:
+    """Point the Celery app at `url` (kombu keeps a connection pool per URL)."""
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def hanging_broker():
+    """A broker that accepts connections and never answers (`Blackhole`)."""
+    from core.testing import Blackhole
+    from orders_project.celery import app
+
+    blackhole = Blackhole()
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+    # The Redis transport's timeouts, as with REDIS_URL (without it, the
+    # options are the file-system transport's).
+    app.conf.broker_transport_options = {"socket_connect_timeout": 2, "socket_timeout": 5}
+    _use_broker(app, f"redis://127.0.0.1:{blackhole.port}/0")
+    try:
+        yield blackhole
+    finally:
+        app.conf.broker_transport_options = saved[1]
+        _use_broker(app, saved[0])
+        blackhole.close()

@@ -7,16 +7,43 @@ from django.core.exceptions import PermissionDenied
 from core.exceptions import PermissionRefused
 
 from . import services
-from .models import ApiKey, User
+from .models import ApiKey, SmsMessage, User
+from .phones import validate_sms_phone
 
 
-class UserCreationForm(BaseUserCreationForm):
+class PhoneAndEmailRules:
+    """What the admin's user forms check on top of the model: a phone passes
+    the rules for a number login codes are texted to (`accounts.phones`), a
+    user has an e-mail or a phone (a way to sign in), and staff have an
+    e-mail (their login; staff never sign in with a code)."""
+
+    def clean_phone(self):
+        phone = self.cleaned_data.get("phone")
+        if not phone:
+            return None
+        return validate_sms_phone(str(phone))
+
+    def clean(self):
+        cleaned = super().clean()
+        email, phone = cleaned.get("email"), cleaned.get("phone")
+        if "email" in self.errors or "phone" in self.errors:
+            return cleaned
+        is_staff = cleaned.get("is_staff", getattr(self.instance, "is_staff", False))
+        is_superuser = cleaned.get("is_superuser", getattr(self.instance, "is_superuser", False))
+        if not email and (is_staff or is_superuser):
+            self.add_error("email", "Staff members need an e-mail address: it is their login.")
+        elif not email and not phone:
+            self.add_error("email", "Enter an e-mail address or a phone number.")
+        return cleaned
+
+
+class UserCreationForm(PhoneAndEmailRules, BaseUserCreationForm):
     class Meta:
         model = User
-        fields = ("email",)
+        fields = ("email", "phone")
 
 
-class UserEditForm(UserChangeForm):
+class UserEditForm(PhoneAndEmailRules, UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
@@ -26,13 +53,23 @@ class UserEditForm(UserChangeForm):
 class UserAdmin(BaseUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
-    list_display = ("email", "first_name", "last_name", "is_staff", "is_active", "date_joined")
+    list_display = (
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    )
+    # A customer who signed in by SMS has no e-mail: the phone links too.
+    list_display_links = ("email", "phone")
     list_filter = ("is_staff", "is_superuser", "is_active")
-    search_fields = ("email", "first_name", "last_name")
-    ordering = ("email",)
+    search_fields = ("email", "phone", "first_name", "last_name")
+    ordering = ("email", "phone")
     readonly_fields = ("last_login", "date_joined")
     fieldsets = (
-        (None, {"fields": ("email", "password")}),
+        (None, {"fields": ("email", "phone", "password")}),
         ("Personal info", {"fields": ("first_name", "last_name")}),
         (
             "Permissions",
@@ -40,7 +77,9 @@ class UserAdmin(BaseUserAdmin):
         ),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "phone", "password1", "password2")}),
+    )
 
     # Who may grant power: only superusers change staff status, superuser
     # status, groups and permissions, and only they edit a superuser (its
@@ -153,3 +192,32 @@ class ApiKeyAdmin(admin.ModelAdmin):
             services.api_key_revoke(api_key=api_key)
             count += 1
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
+
+
+@admin.register(SmsMessage)
+class SmsMessageAdmin(admin.ModelAdmin):
+    """The SMS log: what went to which number, what failed for good and why.
+    A body is never shown (a queued one holds a live login code), and nothing
+    is edited here: the outbox and its sweep send (`accounts.sms`)."""
+
+    list_display = ("id", "phone", "status", "attempts", "created_at", "sent_at", "last_error")
+    list_filter = ("status", "created_at")
+    search_fields = ("phone", "provider_id")
+    fields = (
+        "phone",
+        "status",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "expires_at",
+        "sent_at",
+        "provider_id",
+        "last_error",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -8,8 +8,13 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from core.schedules import connect_schedules
 
-        # Registers the OpenAPI description of the X-API-Key scheme.
-        from . import authentication  # noqa: F401
+        # Imported for what they register: the OpenAPI description of the
+        # X-API-Key scheme, and the system check of the SMS settings.
+        from . import authentication, checks  # noqa: F401
         from .schedules import schedules
+        from .sms import on_sms_queued
+        from .tasks import dispatch_sms
 
         connect_schedules(self, schedules)
+        # Once a transaction that queued texts commits, a worker is told.
+        on_sms_queued(dispatch_sms)

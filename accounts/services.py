@@ -8,6 +8,7 @@ import logging
 import secrets
 import smtplib
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -38,6 +39,9 @@ from .exceptions import (
     TooManyAttempts,
 )
 from .models import ApiKey, OneTimeCode, User
+from .phones import INVALID as PHONE_INVALID
+from .phones import normalize_phone, validate_sms_phone
+from .sms import sms_queue
 from .tokens import (
     SESSION_STARTED_CLAIM,
     STAMP_CLAIM,
@@ -48,6 +52,8 @@ from .tokens import (
 
 logger = logging.getLogger(__name__)
 
+# Codes an e-mail address may be sent in an hour; a phone's is
+# OTP_SMS_STARTS_PER_HOUR, lower: every text costs money.
 OTP_STARTS_PER_HOUR = 10
 
 
@@ -156,105 +162,251 @@ def user_end_sessions(*, user: User) -> User:
     return user
 
 
+PROFILE_FIELDS = frozenset({"first_name", "last_name", "phone"})
+
+
+def phone_taken_error() -> ValidationError:
+    return ValidationError(
+        {"phone": ValidationError("A user with this phone number already exists.", code="unique")}
+    )
+
+
+def user_update_profile(*, user: User, **changes) -> User:
+    """Edit the user's own profile (`PATCH /auth/me/`): `first_name`,
+    `last_name`, `phone`. The e-mail, the login for a password, is not
+    edited here.
+
+    A phone must pass the rules for a number codes are texted to
+    (`accounts.phones`), since it is a way to sign in, and is unique. A user
+    without an e-mail cannot remove their phone: it is their only way in.
+    The new phone is not re-verified by a code (see the README)."""
+    unknown = set(changes) - PROFILE_FIELDS
+    if unknown:
+        raise TypeError(f"Not profile fields: {', '.join(sorted(unknown))}")
+    if "phone" in changes:
+        phone = changes["phone"]
+        if phone in (None, ""):
+            if not user.email:
+                raise ValidationError(
+                    {
+                        "phone": ValidationError(
+                            "Your phone is your only way to sign in; it cannot be removed.",
+                            code="required",
+                        )
+                    }
+                )
+            phone = None
+        else:
+            try:
+                phone = validate_sms_phone(phone)
+            except ValidationError as exc:
+                raise ValidationError({"phone": exc.error_list}) from exc
+            if User.objects.filter(phone=phone).exclude(pk=user.pk).exists():
+                raise phone_taken_error()
+        changes["phone"] = phone
+    if not changes:
+        return user
+    for name, value in changes.items():
+        setattr(user, name, value)
+    try:
+        with transaction.atomic():
+            user.save(update_fields=sorted(changes))
+    except IntegrityError as exc:  # a concurrent change took the phone first
+        user.refresh_from_db(fields=sorted(changes))
+        raise phone_taken_error() from exc
+    return user
+
+
 # --- One-time codes (passwordless login) -----------------------------------------------
 
 
-def _otp_hash(email: str, code: str) -> str:
-    return salted_hmac("accounts.otp", f"{email}:{code}", algorithm="sha256").hexdigest()
+@dataclass(frozen=True)
+class Recipient:
+    """Where a one-time code goes: an e-mail address, or a phone (E.164).
+    `field` names the column of `User` and of `OneTimeCode` alike, so one set
+    of rules serves both channels."""
+
+    field: str  # "email" or "phone"
+    address: str
+
+    @property
+    def lookup(self) -> dict[str, str]:
+        return {self.field: self.address}
+
+    @property
+    def is_phone(self) -> bool:
+        return self.field == "phone"
+
+    @property
+    def starts_per_hour(self) -> int:
+        return settings.OTP_SMS_STARTS_PER_HOUR if self.is_phone else OTP_STARTS_PER_HOUR
+
+    @property
+    def noun(self) -> str:
+        return "number" if self.is_phone else "address"
 
 
-def _otp_failures_today(email: str, now) -> int:
-    """Wrong codes tried for `email` over the last 24 hours, all codes together."""
-    return OneTimeCode.objects.filter(
-        email=email, created_at__gte=now - timedelta(days=1)
-    ).aggregate(failures=Sum("attempts", default=0))["failures"]
+def _one_of(email: str | None, phone: str | None) -> None:
+    if email is not None and phone is not None:
+        raise ValidationError(
+            {
+                "phone": ValidationError(
+                    "Send an e-mail address or a phone number, not both.", code="invalid"
+                )
+            }
+        )
+    if email is None and phone is None:
+        missing = ValidationError("Send an e-mail address or a phone number.", code="required")
+        raise ValidationError({"email": missing, "phone": missing})
 
 
-def _otp_refused_for_staff(email: str) -> bool:
-    """Staff sign in with their password (and second factor), never a code."""
-    return User.objects.filter(email=email, is_staff=True).exists()
-
-
-def otp_start(*, email: str) -> str | None:
-    """Make a 6-digit code for the address, mail it, and return it (the view
-    echoes it only in DEBUG). A new code replaces any earlier one.
-
-    Bounds, per address: at most OTP_STARTS_PER_HOUR codes an hour (counted
-    under a lock, so concurrent requests cannot all pass the count), and no
-    new code once OTP_MAX_FAILURES_PER_DAY wrong codes were tried in 24 hours
-    (a new code does not buy new guesses). A staff member's address gets no
-    code and no mail — and the answer is the same, so it does not tell who is
-    staff; None is returned."""
+def otp_recipient(*, email: str | None = None, phone: str | None = None) -> Recipient:
+    """The recipient a code may be sent to, in canonical form: exactly one of
+    `email` and `phone`; an address that could pass for another is refused
+    (`accounts.addresses`), and so is a phone codes may not be texted to
+    (invalid, premium rate and the like, or outside SMS_ALLOWED_COUNTRIES:
+    `accounts.phones`)."""
+    _one_of(email, phone)
+    if phone is not None:
+        try:
+            return Recipient("phone", validate_sms_phone(phone))
+        except ValidationError as exc:
+            raise ValidationError({"phone": exc.error_list}) from exc
     try:
         validate_email_address(email)
     except ValidationError as exc:
         raise ValidationError({"email": exc.error_list}) from exc
-    email = User.objects.normalize_email(email)
-    if _otp_refused_for_staff(email):
-        logger.warning("One-time code refused for a staff address")
+    return Recipient("email", User.objects.normalize_email(email))
+
+
+def _otp_recipient_to_check(email: str | None, phone: str | None) -> Recipient:
+    """The recipient a code is checked for: canonical form only (a code was
+    made only for a recipient that passed `otp_recipient`)."""
+    _one_of(email, phone)
+    if phone is None:
+        address = User.objects.normalize_email(email)
+        if not address:  # "" would be the e-mail column of every phone's code
+            raise ValidationError({"email": ValidationError("Enter an e-mail address.", "blank")})
+        return Recipient("email", address)
+    normalized = normalize_phone(phone)
+    if normalized is None:
+        raise ValidationError({"phone": ValidationError(PHONE_INVALID, code="invalid")})
+    return Recipient("phone", normalized)
+
+
+def _otp_hash(recipient: Recipient, code: str) -> str:
+    value = f"{recipient.field}:{recipient.address}:{code}"
+    return salted_hmac("accounts.otp", value, algorithm="sha256").hexdigest()
+
+
+def _otp_failures_today(recipient: Recipient, now) -> int:
+    """Wrong codes tried for the recipient over the last 24 hours, all codes together."""
+    return OneTimeCode.objects.filter(
+        **recipient.lookup, created_at__gte=now - timedelta(days=1)
+    ).aggregate(failures=Sum("attempts", default=0))["failures"]
+
+
+def _otp_refused_for_staff(recipient: Recipient) -> bool:
+    """Staff sign in with their password (and second factor), never a code."""
+    return User.objects.filter(**recipient.lookup, is_staff=True).exists()
+
+
+def otp_start(*, email: str | None = None, phone: str | None = None) -> str | None:
+    """Make a 6-digit code for the e-mail address or the phone (exactly one),
+    send it, and return it (the view echoes it only in DEBUG). A new code
+    replaces any earlier one. A mail goes out at once; a text is queued in
+    the SMS outbox in the code's transaction and sent by a worker after
+    commit (`accounts.sms`), so a provider that is slow or down never holds
+    the request.
+
+    Bounds, per recipient: at most OTP_STARTS_PER_HOUR codes an hour for an
+    address, OTP_SMS_STARTS_PER_HOUR for a phone (counted under a lock, so
+    concurrent requests cannot all pass the count), and no new code once
+    OTP_MAX_FAILURES_PER_DAY wrong codes were tried in 24 hours (a new code
+    does not buy new guesses). A staff member's address or phone gets no code
+    and nothing is sent — and the answer is the same, so it does not tell who
+    is staff; None is returned."""
+    recipient = otp_recipient(email=email, phone=phone)
+    if _otp_refused_for_staff(recipient):
+        logger.warning("One-time code refused for a staff %s", recipient.noun)
         return None
     code = f"{secrets.randbelow(10**6):06d}"
     ttl = settings.OTP_TTL_SECONDS
+    context = {"code": code, "minutes": ttl // 60}
     with transaction.atomic():
-        lock_name(f"otp:{email}")
+        lock_name(f"otp:{recipient.field}:{recipient.address}")
         now = timezone.now()
-        recent = OneTimeCode.objects.filter(email=email, created_at__gte=now - timedelta(hours=1))
-        if recent.count() >= OTP_STARTS_PER_HOUR:
+        recent = OneTimeCode.objects.filter(
+            **recipient.lookup, created_at__gte=now - timedelta(hours=1)
+        )
+        if recent.count() >= recipient.starts_per_hour:
             raise Throttled(
-                "Too many codes requested for this address; try again later.", wait=3600
+                f"Too many codes requested for this {recipient.noun}; try again later.",
+                wait=3600,
             )
-        if _otp_failures_today(email, now) >= settings.OTP_MAX_FAILURES_PER_DAY:
+        if _otp_failures_today(recipient, now) >= settings.OTP_MAX_FAILURES_PER_DAY:
             raise Throttled(
-                "Too many wrong codes for this address today; try again tomorrow or log in "
-                "with a password.",
+                f"Too many wrong codes for this {recipient.noun} today; try again tomorrow"
+                + (" or log in with a password." if not recipient.is_phone else "."),
                 wait=24 * 3600,
             )
-        OneTimeCode.objects.filter(email=email, used_at__isnull=True).update(used_at=now)
+        OneTimeCode.objects.filter(**recipient.lookup, used_at__isnull=True).update(used_at=now)
+        expires_at = now + timedelta(seconds=ttl)
         OneTimeCode.objects.create(
-            email=email, code_hash=_otp_hash(email, code), expires_at=now + timedelta(seconds=ttl)
+            **recipient.lookup, code_hash=_otp_hash(recipient, code), expires_at=expires_at
         )
-    context = {"code": code, "minutes": ttl // 60}
-    try:
-        send_mail(
-            subject=render_to_string("emails/otp_code_subject.txt", context).strip(),
-            message=render_to_string("emails/otp_code.txt", context),
-            from_email=None,
-            recipient_list=[email],
-        )
-    except (OSError, smtplib.SMTPException) as exc:
-        logger.error("Could not send a login code to %s: %s", email, exc)
-        raise ServiceUnavailable("The login code could not be sent; try again shortly.") from exc
+        if recipient.is_phone:
+            sms_queue(
+                phone=recipient.address,
+                body=render_to_string("sms/otp_code.txt", context).strip(),
+                expires_at=expires_at,
+            )
+    if not recipient.is_phone:
+        try:
+            send_mail(
+                subject=render_to_string("emails/otp_code_subject.txt", context).strip(),
+                message=render_to_string("emails/otp_code.txt", context),
+                from_email=None,
+                recipient_list=[recipient.address],
+            )
+        except (OSError, smtplib.SMTPException) as exc:
+            logger.error("Could not send a login code to %s: %s", recipient.address, exc)
+            raise ServiceUnavailable(
+                "The login code could not be sent; try again shortly."
+            ) from exc
     return code
 
 
-def otp_verify(*, email: str, code: str) -> User:
-    """Check a code and return its user, created on first login. A code
-    allows OTP_MAX_ATTEMPTS tries; after that even the right code is refused,
-    and so is every code once the address has had OTP_MAX_FAILURES_PER_DAY
-    wrong tries in 24 hours. Staff cannot sign in with a code."""
-    email = User.objects.normalize_email(email)
+def otp_verify(*, code: str, email: str | None = None, phone: str | None = None) -> User:
+    """Check a code sent to the e-mail address or the phone, and return its
+    user, created on first login (a phone's customer has no e-mail yet). A
+    code allows OTP_MAX_ATTEMPTS tries; after that even the right code is
+    refused, and so is every code once the recipient has had
+    OTP_MAX_FAILURES_PER_DAY wrong tries in 24 hours. Staff cannot sign in
+    with a code."""
+    recipient = _otp_recipient_to_check(email, phone)
     error: DomainError | None = None
     with transaction.atomic():
         otp = (
             OneTimeCode.objects.select_for_update()
-            .filter(email=email, used_at__isnull=True, expires_at__gt=timezone.now())
+            .filter(**recipient.lookup, used_at__isnull=True, expires_at__gt=timezone.now())
             .order_by("-created_at")
             .first()
         )
-        if otp is None or _otp_refused_for_staff(email):
+        if otp is None or _otp_refused_for_staff(recipient):
             error = InvalidCode()
         elif otp.attempts >= settings.OTP_MAX_ATTEMPTS or (
-            _otp_failures_today(email, timezone.now()) >= settings.OTP_MAX_FAILURES_PER_DAY
+            _otp_failures_today(recipient, timezone.now()) >= settings.OTP_MAX_FAILURES_PER_DAY
         ):
             error = TooManyAttempts()
-        elif not constant_time_compare(otp.code_hash, _otp_hash(email, code)):
+        elif not constant_time_compare(otp.code_hash, _otp_hash(recipient, code)):
             # Counted in this transaction, which commits: the error is raised after it.
             OneTimeCode.objects.filter(pk=otp.pk).update(attempts=F("attempts") + 1)
             error = InvalidCode()
         else:
             otp.used_at = timezone.now()
             otp.save(update_fields=["used_at"])
-            user, created = User.objects.get_or_create(email=email)
+            user, created = User.objects.get_or_create(**recipient.lookup)
             if created:
                 user.set_unusable_password()
                 user.save(update_fields=["password"])

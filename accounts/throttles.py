@@ -5,6 +5,7 @@ from rest_framework import throttling
 from core.throttling import FixedWindowMixin
 
 from .models import User
+from .phones import normalize_phone
 
 
 class EmailThrottle(FixedWindowMixin, throttling.SimpleRateThrottle):
@@ -29,7 +30,20 @@ class LoginAccountThrottle(EmailThrottle):
 
 
 class OtpRecipientThrottle(EmailThrottle):
-    """One-time codes mailed to one address, whoever asks: nobody can flood
-    an inbox from many client addresses."""
+    """One-time codes sent to one recipient, whoever asks: nobody can flood
+    an inbox, or run up a phone's texts, from many client addresses. Keyed
+    on the body's `phone` when it has one (in E.164, so every spelling of a
+    number counts as one), else on its `email`."""
 
     scope = "otp_recipient"
+
+    def get_cache_key(self, request, view):
+        data = request.data
+        phone = data.get("phone") if isinstance(data, dict) else None
+        if phone is None:
+            return super().get_cache_key(request, view)
+        phone = normalize_phone(phone)
+        if phone is None:
+            return None  # the service will refuse the request
+        digest = hashlib.sha256(f"phone:{phone}".encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": digest[:32]}

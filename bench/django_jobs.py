@@ -372,6 +372,46 @@ def sender(args) -> None:
     )
 
 
+# --- backups ----------------------------------------------------------------------
+
+
+def export_job(args) -> None:
+    """A full export of every order to the backup storage (BACKUP_STORAGE_URL),
+    timed, with the process's peak memory."""
+    from backups import exports
+
+    started = time.perf_counter()
+    export = exports.orders_export()
+    seconds = time.perf_counter() - started
+    emit(
+        {
+            "name": export.name,
+            "count": export.count,
+            "bytes": export.size,
+            "seconds": seconds,
+            "orders_per_s": export.count / seconds if seconds else 0,
+            "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+
+
+def restore_job(args) -> None:
+    """Restore `args.source` into this (empty) database, timed."""
+    from backups import exports
+
+    started = time.perf_counter()
+    report = exports.orders_restore(source=args.source)
+    seconds = time.perf_counter() - started
+    emit(
+        {
+            "orders": report.orders,
+            "seconds": seconds,
+            "orders_per_s": report.orders / seconds if seconds else 0,
+            "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="job", required=True)
@@ -386,6 +426,8 @@ def main() -> None:
     sending = sub.add_parser("sender")
     sending.add_argument("--url", required=True)
     sending.add_argument("--events", type=int, default=5000)
+    sub.add_parser("export")
+    sub.add_parser("restore").add_argument("source")
     args = parser.parse_args()
 
     import django
@@ -399,6 +441,8 @@ def main() -> None:
         "subscribe": subscribe,
         "webhooks_pending": webhooks_pending,
         "sender": sender,
+        "export": export_job,
+        "restore": restore_job,
     }
     jobs[args.job](args)
 

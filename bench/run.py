@@ -88,6 +88,7 @@ SCENARIOS = (
     "processing",
     "pgbench",
     "webhooks",
+    "backup",
 )
 
 # Targets (the brief of this benchmark).
@@ -96,6 +97,7 @@ MAX_QUERIES, MAX_TAIL = 14, 4.0  # statements per request; p99 / p50 under creat
 # Create with a subscription on "*" (and a worker sending) within this of without.
 WEBHOOK_OVERHEAD = 0.10
 DB_HOOKS = "orders_bench_hooks"
+DB_RESTORE = "orders_bench_restore"
 SENDER_EVENTS = 5000
 LIST_GROWTH = 1.5  # list at 1M vs 10k
 PROCESS_RATE = 2000  # orders/s
@@ -601,6 +603,29 @@ def sender(args, secret: str) -> dict:
     return result
 
 
+def backup(args, secret: str, db: str, tmp: Path) -> dict:
+    """Export every order of `db` to a folder, then restore the export into
+    an empty database: orders per second and peak memory of each."""
+    folder = tmp / "backups"
+    storage = {"BACKUP_STORAGE_URL": f"file://{folder}", "SECRET_KEY": secret, "DEBUG": "0"}
+    log(f"{db}: exporting every order to {folder}")
+    exported = django_job("export", db, **storage)
+    log(
+        f"  export: {exported['count']:,} orders in {exported['seconds']:.0f} s = "
+        f"{exported['orders_per_s']:.0f} orders/s, {exported['bytes'] / 2**20:.0f} MB, "
+        f"peak RSS {exported['rss_peak_mb']:.0f} MB"
+    )
+    recreate_db(DB_RESTORE)
+    manage(DB_RESTORE, "migrate", "--noinput", quiet=True)
+    log(f"{DB_RESTORE}: restoring it")
+    restored = django_job("restore", DB_RESTORE, str(folder / exported["name"]), **storage)
+    log(
+        f"  restore: {restored['orders']:,} orders in {restored['seconds']:.0f} s = "
+        f"{restored['orders_per_s']:.0f} orders/s, peak RSS {restored['rss_peak_mb']:.0f} MB"
+    )
+    return {"export": exported, "restore": restored}
+
+
 def page1_lines(db: str) -> int:
     """Lines in the list's page 1 (the 20 newest orders): the list's cost
     grows with them, so the 1M / 10k comparison shows them."""
@@ -775,6 +800,18 @@ def build_rows(res: dict) -> list[Row]:
                 on >= (1 - WEBHOOK_OVERHEAD) * off,
             )
         )
+    if "backup" in res:
+        for step in ("export", "restore"):
+            r = res["backup"][step]
+            count = r.get("count", r.get("orders", 0))
+            rows.append(
+                Row(
+                    f"backup {step}, {count:,} orders",
+                    rps=f"{r['orders_per_s']:.0f}",
+                    target=f"orders/s; peak RSS {r['rss_peak_mb']:.0f} MB (flat memory)",
+                    met=yes(r["rss_peak_mb"] < 1024),
+                )
+            )
     if "sender" in res:
         r = res["sender"]
         rows.append(
@@ -1133,6 +1170,9 @@ def main() -> int:
             res["pgbench"] = pgbench(args, secret)
         if "webhooks" in wanted:
             res["sender"] = sender(args, secret)
+        if "backup" in wanted:
+            ensure_seeded(big)
+            res["backup"] = backup(args, secret, big, tmp)
     except KeyboardInterrupt:
         log("interrupted")
         failed = True

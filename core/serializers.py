@@ -11,7 +11,10 @@ class ActorField(serializers.Field):
     "system" for the background worker. Reads the object's `actor`."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("help_text", f'The user\'s e-mail, or "{SYSTEM}".')
+        kwargs.setdefault(
+            "help_text",
+            f'The user\'s e-mail (their phone if they have none), or "{SYSTEM}".',
+        )
         super().__init__(source="*", read_only=True, **kwargs)
 
     def to_representation(self, obj):

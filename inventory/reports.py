@@ -24,7 +24,7 @@ def low_stock_report_recipients() -> list[str]:
     if settings.LOW_STOCK_REPORT_RECIPIENTS:
         return list(settings.LOW_STOCK_REPORT_RECIPIENTS)
     return list(
-        User.objects.filter(is_staff=True, is_active=True)
+        User.objects.filter(is_staff=True, is_active=True, email__isnull=False)
         .exclude(email="")
         .order_by("email")
         .values_list("email", flat=True)

@@ -214,12 +214,12 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="customer")
     def customer_email(self, order):
-        return order.customer.email
+        return str(order.customer)  # the e-mail, or the phone of an SMS-only customer
 
     @admin.display(description="customer")
     def customer_link(self, order):
         url = reverse("admin:accounts_user_change", args=[order.customer_id])
-        return format_html('<a href="{}">{}</a>', url, order.customer.email)
+        return format_html('<a href="{}">{}</a>', url, order.customer)
 
     @admin.display(description="total")
     def total_amount(self, order):
@@ -471,7 +471,7 @@ def order_csv_rows(orders) -> Iterator[list]:
         yield [
             order.pk,
             timezone.localtime(order.created_at).isoformat(timespec="seconds"),
-            _cell(order.customer.email),
+            _cell(order.customer.email or ""),
             order.status,
             f"{order.total:.2f}",
             order.currency,

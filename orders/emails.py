@@ -50,8 +50,12 @@ def retry_delay(attempts: int) -> timedelta:
 def order_emails_queue(*, orders: Iterable[Order], kind: str) -> list[int]:
     """Record, in the caller's transaction, that each order's customer is owed
     an e-mail of `kind`. Returns the rows' ids, for the caller to hand to
-    `orders.tasks.dispatch_order_emails` once the transaction has committed."""
-    rows = OrderEmail.objects.bulk_create(OrderEmail(order=order, kind=kind) for order in orders)
+    `orders.tasks.dispatch_order_emails` once the transaction has committed.
+    A customer without an e-mail address (signed in by SMS) is owed none.
+    The orders come with their customer loaded (select_related)."""
+    rows = OrderEmail.objects.bulk_create(
+        OrderEmail(order=order, kind=kind) for order in orders if order.customer.email
+    )
     return [row.pk for row in rows]
 
 

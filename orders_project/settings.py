@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "inventory",
     "orders",
     "webhooks",
+    "backups",
     "backoffice",
 ]
 
@@ -198,6 +199,52 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+# --- Backups (SPEC §10) --------------------------------------------------------------
+
+# Where order copies and exports go: a folder, or S3 and anything that speaks
+# its protocol (MinIO, moto's server) through django-storages.
+BACKUP_STORAGE_URL = env.str("BACKUP_STORAGE_URL", default="") or (
+    f"file://{BASE_DIR / 'var' / 'backups'}"
+)
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+# The AWS region of the backups' S3 bucket and of SNS (texts).
+AWS_REGION = env.str("AWS_REGION", default="us-east-1")
+if BACKUP_STORAGE_URL.startswith("s3://"):
+    _bucket, _, _prefix = BACKUP_STORAGE_URL.removeprefix("s3://").partition("/")
+    STORAGES["backups"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _bucket,
+            "location": _prefix.strip("/"),
+            "endpoint_url": AWS_S3_ENDPOINT_URL,
+            "region_name": AWS_REGION,
+            # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are read by boto3.
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": True,  # download links are presigned
+            "signature_version": "s3v4",
+            "querystring_expire": 900,
+            "addressing_style": "path" if AWS_S3_ENDPOINT_URL else None,
+        },
+    }
+elif BACKUP_STORAGE_URL.startswith("file://"):
+    STORAGES["backups"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": BACKUP_STORAGE_URL.removeprefix("file://"),
+            "allow_overwrite": True,
+            "base_url": None,
+        },
+    }
+else:
+    raise ImproperlyConfigured(
+        f"BACKUP_STORAGE_URL must be file:///path or s3://bucket/prefix, not {BACKUP_STORAGE_URL!r}"
+    )
+# How often the maintenance worker writes the order copies that are due.
+BACKUP_COPY_SECONDS = env.int("BACKUP_COPY_SECONDS", default=30)
 # Without a collectstatic run (make run, tests) WhiteNoise finds files in the apps.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 
@@ -347,6 +394,33 @@ OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
 # Wrong codes an address may try in 24 hours, whatever the number of codes:
 # a new code resets a code's tries, not this budget.
 OTP_MAX_FAILURES_PER_DAY = env.int("OTP_MAX_FAILURES_PER_DAY", default=10)
+# Codes one phone may be sent in an hour (an e-mail address: 10). Texts cost
+# money and are abused for toll fraud.
+OTP_SMS_STARTS_PER_HOUR = env.int("OTP_SMS_STARTS_PER_HOUR", default=5)
+
+# --- SMS (one-time codes by text; accounts/sms.py) --------------------------------------
+
+# Where texts go: `console` (the log; development), `locmem` (tests), `sns`
+# (Amazon SNS through boto3), or a dotted path to a backend class.
+SMS_BACKEND = env.str("SMS_BACKEND", default="console")
+# ISO 3166-1 region codes codes may be texted to (comma-separated, e.g.
+# "US,CA"); empty: any. Premium-rate, shared-cost and invalid numbers are
+# refused wherever they are (accounts/phones.py).
+SMS_ALLOWED_COUNTRIES = env.list("SMS_ALLOWED_COUNTRIES", default=[])
+# Amazon SNS: the region (AWS_REGION, above, shared with the backups),
+# credentials (empty: boto3's own chain, e.g. an instance or task role) and
+# endpoint (empty: AWS; moto's server in tests).
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="")
+AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="")
+AWS_SNS_ENDPOINT_URL = env.str("AWS_SNS_ENDPOINT_URL", default="")
+# The sender name shown where carriers allow one (SNS SenderID); empty: none.
+SMS_SENDER_ID = env.str("SMS_SENDER_ID", default="")
+# Seconds to connect to, and then to hear from, the SMS provider.
+SMS_SEND_TIMEOUT = env.float("SMS_SEND_TIMEOUT", default=5.0)
+# How often beat sweeps for texts whose task was lost, when the schedule is created.
+SMS_SWEEP_SECONDS = env.int("SMS_SWEEP_SECONDS", default=30)
+# Sent and failed texts are kept this long (the admin's log), then deleted.
+SMS_RETENTION_DAYS = env.int("SMS_RETENTION_DAYS", default=30)
 
 # Staff two-factor (SPEC §11): with it, every admin page needs a session
 # verified by a TOTP code or a backup code, and a member without a device
@@ -415,7 +489,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Webhook deliveries have a queue of their own: a slow receiver never delays
 # order processing. Workers consume it too (Procfile, docker-compose.yml).
-CELERY_TASK_ROUTES = {"webhooks.tasks.*": {"queue": "webhooks"}}
+# Texts (login codes by SMS) go on `notifications`, for the same reason.
+CELERY_TASK_ROUTES = {
+    "webhooks.tasks.*": {"queue": "webhooks"},
+    "accounts.tasks.sms_*": {"queue": "notifications"},
+    "backups.tasks.*": {"queue": "maintenance"},
+}
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 # Log through LOGGING below, so task log lines carry the request id too; what a

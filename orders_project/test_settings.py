@@ -29,3 +29,7 @@ SECURE_SSL_REDIRECT = False
 # the two-factor tests (backoffice/tests/test_two_factor.py, the browser test)
 # turn it on with the `settings` fixture.
 ADMIN_REQUIRE_2FA = False
+# Texts are kept in memory (accounts.sms_backends.outbox), as mail is; the SNS
+# backend has its own tests against moto's server.
+SMS_BACKEND = "locmem"
+SMS_ALLOWED_COUNTRIES = []

@@ -6,12 +6,13 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self):
-        from core.events import on_events_committed
+        from core.events import on_events_committed, register_consumer
         from core.schedules import connect_schedules
 
-        from . import kick
+        from . import kick, services
         from .schedules import schedules
 
         connect_schedules(self, schedules)
+        register_consumer(services.deliveries_from_events)
         # After a transaction that wrote events commits, a worker is told.
         on_events_committed(kick.kick)

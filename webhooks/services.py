@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.db import delete_in_batches
-from core.events import announce_after_commit, event, events_record
+from core.events import announce_after_commit, event, events_publish, events_record
 from core.models import Event
 
 from . import signing, targets
@@ -154,40 +154,34 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
 # --- From events to deliveries --------------------------------------------------------
 
 
+def deliveries_from_events(events: list[Event]) -> None:
+    """The webhooks' part of publishing events (`core.events.events_publish`):
+    one delivery per subscription that wants each event, made once even if
+    two workers publish the same event (the unique constraint)."""
+    # Active subscriptions, and any a ping in this batch is for: a ping to
+    # a subscription that is off waits, pending, until it is on again.
+    pinged = [e.aggregate_id for e in events if e.type == Event.Type.WEBHOOK_PING]
+    subscriptions = list(Subscription.objects.filter(Q(is_active=True) | Q(pk__in=pinged)))
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                subscription=subscription,
+                event=outbox_event,
+                aggregate=outbox_event.aggregate,
+                aggregate_id=outbox_event.aggregate_id,
+                created_at=outbox_event.created_at,
+            )
+            for outbox_event in events
+            for subscription in subscriptions
+            if subscription.wants(outbox_event)
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def events_fan_out(*, limit: int = 500) -> int:
-    """Turn events not yet published into deliveries, one per subscription
-    that wants each, and mark them published. Safe to run in several workers
-    at once (the events are taken with SKIP LOCKED; a delivery is made once
-    per subscription and event). Returns the number of events handled."""
-    with transaction.atomic():
-        events = list(
-            Event.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True)
-            .order_by("id")[:limit]
-        )
-        if not events:
-            return 0
-        # Active subscriptions, and any a ping in this batch is for: a ping to
-        # a subscription that is off waits, pending, until it is on again.
-        pinged = [e.aggregate_id for e in events if e.type == Event.Type.WEBHOOK_PING]
-        subscriptions = list(Subscription.objects.filter(Q(is_active=True) | Q(pk__in=pinged)))
-        Delivery.objects.bulk_create(
-            [
-                Delivery(
-                    subscription=subscription,
-                    event=outbox_event,
-                    aggregate=outbox_event.aggregate,
-                    aggregate_id=outbox_event.aggregate_id,
-                    created_at=outbox_event.created_at,
-                )
-                for outbox_event in events
-                for subscription in subscriptions
-                if subscription.wants(outbox_event)
-            ],
-            ignore_conflicts=True,
-        )
-        Event.objects.filter(pk__in=[e.pk for e in events]).update(published_at=timezone.now())
-    return len(events)
+    """Publish new events (every consumer's, the webhooks' included)."""
+    return events_publish(limit=limit)
 
 
 # --- Sending ------------------------------------------------------------------------
@@ -322,6 +316,7 @@ def _mail_staff_disabled(subscription: Subscription, reason: str) -> None:
     recipients = list(
         User.objects.filter(is_active=True, is_staff=True)
         .filter(Q(is_superuser=True) | Q(user_permissions__codename="change_subscription"))
+        .filter(email__isnull=False)
         .exclude(email="")
         .values_list("email", flat=True)
         .distinct()

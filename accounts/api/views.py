@@ -1,5 +1,5 @@
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import permissions, status
 from rest_framework.response import Response
@@ -116,12 +116,32 @@ class LogoutAllView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_validation_errors(
+    ["invalid", "phone_not_allowed", "unique", "required"], field_name="phone", methods=["patch"]
+)
 class MeView(APIView):
     @extend_schema(responses={200: s.UserSerializer}, summary="The current user", tags=["auth"])
     def get(self, request):
         return Response(s.UserSerializer(request.user).data)
 
+    @extend_schema(
+        request=s.ProfileSerializer,
+        responses={200: s.UserSerializer},
+        summary="Edit the current user's profile",
+        description="Names and phone. A phone is checked as for a login code by SMS "
+        "(a mobile number in E.164; premium-rate, shared-cost and invalid numbers are refused) "
+        "and is unique. The e-mail is not edited here.",
+        tags=["auth"],
+    )
+    def patch(self, request):
+        serializer = s.ProfileSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_update_profile(user=request.user, **serializer.validated_data)
+        return Response(s.UserSerializer(user).data)
 
+
+@extend_validation_errors(["required"], field_name="email")
+@extend_validation_errors(["required", "invalid", "phone_not_allowed"], field_name="phone")
 class OtpStartView(AnonymousEndpoint):
     throttle_classes = [ClientScopedThrottle, OtpRecipientThrottle]
     throttle_scope = "otp_start"
@@ -129,13 +149,20 @@ class OtpStartView(AnonymousEndpoint):
     @extend_schema(
         request=s.OtpStartSerializer,
         responses={200: s.OtpStartResponseSerializer},
-        summary="Mail a one-time login code",
+        summary="Send a one-time login code by e-mail or SMS",
+        description='Two shapes: `{"email"}` mails the code, `{"phone"}` texts it '
+        "(SMS, E.164). Send exactly one of them. The answer is the same whether or not the "
+        "recipient has an account (staff get no code).",
+        examples=[
+            OpenApiExample("By e-mail", value={"email": "customer@example.com"}, request_only=True),
+            OpenApiExample("By SMS", value={"phone": "+14155550123"}, request_only=True),
+        ],
         tags=["auth"],
     )
     def post(self, request):
         serializer = s.OtpStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        code = services.otp_start(email=serializer.validated_data["email"])
+        code = services.otp_start(**serializer.validated_data)
         # The same answer whether or not a code went out (a staff address gets
         # none): it does not tell who has an account or who is staff.
         body = {"detail": "A login code was sent.", "expires_in": settings.OTP_TTL_SECONDS}
@@ -145,6 +172,8 @@ class OtpStartView(AnonymousEndpoint):
 
 
 @extend_validation_errors(["invalid_code", "too_many_attempts"], field_name="code")
+@extend_validation_errors(["required"], field_name="email")
+@extend_validation_errors(["required", "invalid"], field_name="phone")
 class OtpVerifyView(AnonymousEndpoint):
     # Guessing is bounded by each code's five tries; this bounds the traffic.
     throttle_scope = "otp_verify"
@@ -153,6 +182,19 @@ class OtpVerifyView(AnonymousEndpoint):
         request=s.OtpVerifySerializer,
         responses={200: s.TokenPairSerializer},
         summary="Log in with a one-time code",
+        description='`{"email", "code"}` or `{"phone", "code"}`: the recipient the '
+        "code was sent to. The first login creates the customer (by SMS: with a phone and no "
+        "e-mail).",
+        examples=[
+            OpenApiExample(
+                "By e-mail",
+                value={"email": "customer@example.com", "code": "123456"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "By SMS", value={"phone": "+14155550123", "code": "123456"}, request_only=True
+            ),
+        ],
         tags=["auth"],
     )
     def post(self, request):

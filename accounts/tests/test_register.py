@@ -27,11 +27,12 @@ def test_register_answers_201_with_the_user_and_never_the_password(api_client):
 
     assert response.status_code == 201, response.content
     data = response.json()
-    assert set(data) == {"id", "email", "first_name", "last_name", "is_staff"}
+    assert set(data) == {"id", "email", "phone", "first_name", "last_name", "is_staff"}
     user = User.objects.get()
     assert data == {
         "id": user.pk,
         "email": "new.customer@example.com",
+        "phone": None,
         "first_name": "Ada",
         "last_name": "Lovelace",
         "is_staff": False,

@@ -146,6 +146,7 @@ def test_me_answers_the_user_of_the_bearer_access_token(api_client, user):
     assert response.json() == {
         "id": user.pk,
         "email": user.email,
+        "phone": None,
         "first_name": user.first_name,
         "last_name": user.last_name,
         "is_staff": False,

@@ -10,7 +10,11 @@ from ..statuses import OrderStatus
 
 class CustomerSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
-    email = serializers.EmailField(read_only=True)
+    email = serializers.EmailField(
+        read_only=True,
+        allow_null=True,
+        help_text="Null for a customer who signed in by SMS and has no e-mail yet.",
+    )
 
 
 class OrderLineSerializer(serializers.ModelSerializer):

@@ -9,33 +9,12 @@ from django.core import mail
 
 from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import bearer_client
-from core.testing import Blackhole
 from inventory.tests.factories import ProductFactory
 from orders import tasks
 from orders.models import Order
 from orders.statuses import OrderStatus
-from orders_project.celery import app
 
 pytestmark = pytest.mark.django_db
-
-
-def use_broker(url: str) -> None:
-    """Point the Celery app at `url` (kombu keeps a connection pool per URL)."""
-    app.conf.broker_url = url
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def hanging_broker():
-    blackhole = Blackhole()
-    saved = app.conf.broker_url
-    use_broker(f"redis://127.0.0.1:{blackhole.port}/0")
-    try:
-        yield blackhole
-    finally:
-        use_broker(saved)
-        blackhole.close()
 
 
 def test_placing_an_order_with_the_broker_hanging_answers_at_once_and_is_processed_later(

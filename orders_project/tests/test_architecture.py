@@ -14,7 +14,16 @@ import pytest
 
 from core.testing import BASE_DIR
 
-PACKAGES = ("orders_project", "backoffice", "webhooks", "orders", "inventory", "accounts", "core")
+PACKAGES = (
+    "orders_project",
+    "backoffice",
+    "webhooks",
+    "backups",
+    "orders",
+    "inventory",
+    "accounts",
+    "core",
+)
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 pytestmark = pytest.mark.slow

@@ -43,7 +43,11 @@ def test_housekeeping_drops_only_what_has_expired(settings):
     BlacklistedToken.objects.create(token=kept_token)
 
     assert order_tasks.housekeeping.apply().get() == {"idempotency_records": 1}
-    assert account_tasks.housekeeping.apply().get() == {"one_time_codes": 1, "expired_tokens": 1}
+    assert account_tasks.housekeeping.apply().get() == {
+        "one_time_codes": 1,
+        "expired_tokens": 1,
+        "sms_messages": 0,
+    }
     assert list(IdempotencyRecord.objects.all()) == [kept_record]
     assert list(OneTimeCode.objects.all()) == [kept_code]
     assert list(OutstandingToken.objects.all()) == [kept_token]

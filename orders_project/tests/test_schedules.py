@@ -45,8 +45,11 @@ def test_migrate_schedules_the_tasks_of_the_spec_each_in_its_app(settings):
         "Low-stock report",
         "Housekeeping: accounts",
         "Housekeeping: orders",
+        "SMS: send what is due",
         "Webhooks: deliver",
         "Housekeeping: webhooks",
+        "Backups: copy orders",
+        "Backups: daily export",
     }
     for task in tasks.values():
         assert task.enabled
