@@ -51,3 +51,23 @@ class Event(models.Model):
     def webhook_id(self) -> str:
         """The id receivers de-duplicate on (`webhook-id`), stable across retries."""
         return f"evt_{self.uid.hex}"
+
+
+class TaskRuns(models.Model):
+    """How many runs of each Celery task ended in each state, across every
+    worker on every host: the one count the web's `/metrics` can show for
+    tasks that ran elsewhere (SPEC §11). One upsert per run
+    (`core.task_metrics.record_task_run`), read at scrape time."""
+
+    task = models.CharField(max_length=200)
+    state = models.CharField(max_length=20)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "state"], name="task_runs_unique"),
+        ]
+        verbose_name_plural = "task runs"
+
+    def __str__(self):
+        return f"{self.task} {self.state}: {self.count}"

@@ -12,6 +12,9 @@ import time
 import uuid
 from contextvars import ContextVar
 
+from .request_info import route_of, user_id_of
+from .sentry import tag_request_id
+
 HEADER = "X-Request-ID"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -53,17 +56,29 @@ class RequestIdMiddleware:
         request_id = clean_request_id(request.headers.get(HEADER))
         request.request_id = request_id
         token = set_request_id(request_id)
+        tag_request_id(request_id)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
             response[HEADER] = request_id
-            # The access log line, written while the id is still bound.
+            duration_ms = (time.perf_counter() - started) * 1000
+            # The access log line, written while the id is still bound. Its
+            # fields are the JSON format's (LOG_FORMAT=json); the text format
+            # prints the message.
             access_logger.info(
                 "%s %s %s %.1fms",
                 request.method,
                 request.get_full_path(),
                 response.status_code,
-                (time.perf_counter() - started) * 1000,
+                duration_ms,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "route": route_of(request),
+                    "status": response.status_code,
+                    "duration_ms": round(duration_ms, 1),
+                    "user_id": user_id_of(request),
+                },
             )
             return response
         finally:

@@ -26,6 +26,7 @@ from inventory import services as inventory
 from inventory.exceptions import InsufficientStock
 from inventory.locks import lock_products
 
+from . import metrics
 from .exceptions import (
     InvalidOrder,
     InvalidTransition,
@@ -222,6 +223,7 @@ def _place(customer, items, shipping_address, notes, actor) -> Order:
                 *inventory.low_stock_events(products=products.values(), taken=quantities),
             ]
         )
+        metrics.count_placed()
     return order
 
 
@@ -305,6 +307,7 @@ def order_transition(
             )
         ]
     )
+    metrics.count_moved(to_status)
     return order
 
 
@@ -346,6 +349,7 @@ def order_transition_locked_many(*, orders: Sequence[Order], to_status: str, act
         _order_event(order, Event.Type.ORDER_STATUS_CHANGED, {"from": frm, "to": to_status})
         for order, frm in zip(orders, from_statuses, strict=True)
     )
+    metrics.count_moved(to_status, len(orders))
     return list(orders)
 
 

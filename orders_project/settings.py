@@ -5,6 +5,7 @@ defaults give a SQLite file, a file-system Celery broker and a local-memory
 cache. Production (DEBUG off) refuses to start without SECRET_KEY.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -76,6 +77,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: every later middleware, view and log line sees the request id.
     "core.request_id.RequestIdMiddleware",
+    # Request counts and latencies (/metrics), by the final status of every answer.
+    "core.metrics.MetricsMiddleware",
     # Outside the error rewriting, so that every response — a 413 from the
     # body limit or an error rewritten into JSON included — carries HSTS,
     # nosniff, the referrer policy and X-Frame-Options.
@@ -251,7 +254,8 @@ WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 # --- Security (clean `check --deploy` in production) --------------------------------
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz)/?$"]  # probes speak plain HTTP
+# Probes and Prometheus speak plain HTTP on the internal network.
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)/?$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
@@ -515,6 +519,12 @@ LOW_STOCK_REPORT_RECIPIENTS = env.list("LOW_STOCK_REPORT_RECIPIENTS", default=[]
 
 # --- Logging: every line carries the request id ----------------------------------------
 
+# `text` (the default): one readable line per record. `json`: one JSON object
+# per line (core/logformat.py), for log shippers.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -523,12 +533,13 @@ LOGGING = {
         "default": {
             "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
         },
+        "json": {"()": "core.logformat.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "filters": ["request_id"],
-            "formatter": "default",
+            "formatter": "json" if LOG_FORMAT == "json" else "default",
         },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
@@ -549,6 +560,42 @@ LOGGING = {
 }
 
 CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
+
+# --- Operations: metrics and error tracking (SPEC §11, docs/operations.md) -------------------
+
+# Who may read /metrics (and a worker's metrics endpoint): a bearer token, and/or
+# client addresses or CIDR networks (comma-separated; the client address as
+# NUM_PROXIES derives it). Neither set: /metrics answers 404 to everyone.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+for _entry in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_entry.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_IPS: {_entry!r} is not an address or a network."
+        ) from None
+# A Celery worker serves its task metrics on this port (0: it does not);
+# set it on workers only. Scrape each worker there: docs/operations.md.
+CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
+CELERY_METRICS_ADDRESS = env.str("CELERY_METRICS_ADDRESS", default="0.0.0.0")  # noqa: S104
+
+# Sentry for the web processes and the workers, only with a DSN. No personal
+# data is sent (core/sentry.py); every event is tagged with its request id.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="")
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="")
+# Share of requests and tasks traced for performance (0: errors only).
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    from core.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )
 
 # --- Webhooks (SPEC §9) -------------------------------------------------------------------
 

@@ -115,6 +115,10 @@ class Delivery(models.Model):
                 name="delivery_pending_order_idx",
             ),
             models.Index(fields=["subscription", "-created_at", "-id"], name="delivery_log_idx"),
+            # The failed ones, counted at each scrape of /metrics (kept until retention).
+            models.Index(
+                fields=["id"], condition=models.Q(status="failed"), name="delivery_failed_idx"
+            ),
         ]
 
     def __str__(self):

@@ -28,7 +28,7 @@ from core.db import delete_in_batches
 from core.events import announce_after_commit, event, events_publish, events_record
 from core.models import Event
 
-from . import signing, targets
+from . import metrics, signing, targets
 from .models import ALL_EVENTS, Attempt, Delivery, Subscription
 
 logger = logging.getLogger(__name__)
@@ -359,6 +359,9 @@ def _record(delivery: Delivery, outcome: Outcome, started_at) -> None:
         else:
             delivery.next_attempt_at = next_try
     with transaction.atomic():
+        metrics.count_attempt(
+            succeeded=outcome.succeeded, gave_up=delivery.status == Delivery.Status.FAILED
+        )
         Attempt.objects.create(
             delivery=delivery,
             started_at=started_at,
