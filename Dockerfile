@@ -13,7 +13,9 @@ RUN pip install -r requirements.txt
 
 COPY . .
 # collectstatic needs settings but no database or secret worth keeping.
+# var/backups exists, owned by app, so that the compose volume mounted there is writable.
 RUN DEBUG=0 SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+    && mkdir -p /app/var/backups \
     && chown -R app:app /app
 USER app
 
