@@ -63,12 +63,19 @@ def manifest_name(name: str) -> str:
 
 
 def _chunks(orders, size: int) -> Iterator[list[Order]]:
-    """`orders` with their documents' relations, `size` at a time, by id."""
+    """`orders` with their documents' relations, `size` at a time, by id.
+    Each customer is loaded once a chunk, not once an order (a join would
+    build, and parse the phone of, a customer per order: a tenth of the
+    export's time)."""
     last = 0
     while True:
-        chunk = list(backup_queryset(orders.filter(pk__gt=last).order_by("pk"))[:size])
+        page = backup_queryset(orders.filter(pk__gt=last).order_by("pk")).select_related(None)
+        chunk = list(page[:size])
         if not chunk:
             return
+        customers = User.objects.in_bulk({order.customer_id for order in chunk})
+        for order in chunk:
+            order.customer = customers[order.customer_id]
         yield chunk
         last = chunk[-1].pk
 
@@ -105,7 +112,9 @@ def orders_export(
     storage = backup_storage()
     with tempfile.TemporaryFile(prefix="orders-export-") as tmp:
         digesting = _Digesting(tmp)
-        with gzip.GzipFile(fileobj=digesting, mode="wb", mtime=0) as compressed:
+        # Level 6, gzip's own default: level 9 took a sixth of the export's
+        # time for a file a few per cent smaller.
+        with gzip.GzipFile(fileobj=digesting, mode="wb", mtime=0, compresslevel=6) as compressed:
             for orders_chunk in _chunks(orders, chunk):
                 product_ids = {line.product_id for o in orders_chunk for line in o.lines.all()}
                 products = Product.objects.in_bulk(product_ids)
@@ -218,7 +227,7 @@ class _Restorer:
         self.product_on_hand: dict[int, int] = {}  # id here -> exported on hand
         self.created_products: set[int] = set()
         self.held: Counter = Counter()  # id here -> units held by restored open orders
-        self.reserves: list[tuple[int, int, int]] = []  # (order, product, quantity)
+        self.note = f"Restored from {report.source}"
 
     def customers(self, docs: list[dict]) -> dict[int, int]:
         """Exported customer id -> user id here: matched by e-mail (or, for a
@@ -312,7 +321,7 @@ class _Restorer:
                 email__in={e["actor"] for d in docs for e in d["events"] if e["actor"] != "system"}
             ).values_list("email", "pk")
         )
-        orders, lines, events = [], [], []
+        orders, lines, events, reserves = [], [], [], []
         for doc in docs:
             data = doc["order"]
             order = Order(
@@ -325,7 +334,8 @@ class _Restorer:
                 notes=data["notes"],
                 event_sequence=doc["sequence"],
             )
-            order.restored_times = (_dt(data["created_at"]), _dt(data["updated_at"]))
+            # Kept by the insert (core.fields.StampField), not replaced by "now".
+            order.created_at, order.updated_at = _dt(data["created_at"]), _dt(data["updated_at"])
             orders.append(order)
             for item in data["items"]:
                 product_id = self.product_ids[item["product_id"]]
@@ -342,7 +352,15 @@ class _Restorer:
                 )
                 if data["status"] in HOLDING_STOCK:
                     self.held[product_id] += item["quantity"]
-                    self.reserves.append((order.pk, product_id, item["quantity"]))
+                    reserves.append(
+                        StockMovement(
+                            product_id=product_id,
+                            kind=Kind.RESERVE,
+                            quantity=item["quantity"],
+                            order_id=order.pk,
+                            note=self.note,
+                        )
+                    )
             for event in doc["events"]:
                 actor = None if event["actor"] == "system" else actors.get(event["actor"])
                 if event["actor"] != "system" and actor is None:
@@ -356,32 +374,28 @@ class _Restorer:
                     note=event["note"],
                     data=event["data"],
                 )
-                history_entry.restored_time = _dt(event["created_at"])
+                history_entry.created_at = _dt(event["created_at"])
                 events.append(history_entry)
             if data["status"] in HOLDING_STOCK:
                 self.report.reserved_orders += 1
         Order.objects.bulk_create(orders)
-        # auto_now and auto_now_add set "now" on insert: put the exported times back.
-        for order in orders:
-            order.created_at, order.updated_at = order.restored_times
-        Order.objects.bulk_update(orders, ["created_at", "updated_at"])
         OrderLine.objects.bulk_create(lines)
         OrderEvent.objects.bulk_create(events)
-        for history_entry in events:
-            history_entry.created_at = history_entry.restored_time
-        OrderEvent.objects.bulk_update(events, ["created_at"])
+        # The restored open orders' reservations, chunk by chunk (the products'
+        # figures follow at the end, in `stock`).
+        StockMovement.objects.bulk_create(reserves)
         self.report.orders += len(orders)
         self.report.lines += len(lines)
         self.report.events += len(events)
 
-    def stock(self, source: str) -> None:
+    def stock(self) -> None:
         """One correction per product to the exported on-hand figure (never
-        below what is now held), and the reservations of the restored open
-        orders, so the ledger explains every product's figures."""
+        below what is now held), and the units the restored open orders hold
+        (their reserve movements were written with their chunk), so the
+        ledger explains every product's figures."""
         touched = set(self.created_products) | set(self.held)
         if not touched:
             return
-        note = f"Restored from {source}"
         movements = []
         products = Product.objects.select_for_update().in_bulk(sorted(touched))
         for product_id in sorted(touched):
@@ -392,7 +406,7 @@ class _Restorer:
             if add:
                 movements.append(
                     StockMovement(
-                        product_id=product_id, kind=Kind.CORRECTION, quantity=add, note=note
+                        product_id=product_id, kind=Kind.CORRECTION, quantity=add, note=self.note
                     )
                 )
                 self.report.corrected += 1
@@ -400,16 +414,6 @@ class _Restorer:
                 stock_on_hand=F("stock_on_hand") + add,
                 stock_reserved=F("stock_reserved") + self.held[product_id],
             )
-        movements.extend(
-            StockMovement(
-                product_id=product_id,
-                kind=Kind.RESERVE,
-                quantity=quantity,
-                order_id=order_id,
-                note=note,
-            )
-            for order_id, product_id, quantity in self.reserves
-        )
         StockMovement.objects.bulk_create(movements)
 
 
@@ -440,7 +444,7 @@ def orders_restore(
                     f"The file holds {read} orders, its manifest says {manifest['count']}: "
                     "nothing was restored."
                 )
-            restorer.stock(source)
+            restorer.stock()
             _reset_sequences()
     report.notes.append(
         "Stock: on-hand set by one correction per product to the exported figure, "

@@ -96,6 +96,9 @@ CREATE_RPS, DETAIL_RPS, LIST_RPS = 450, 700, 200
 MAX_QUERIES, MAX_TAIL = 14, 4.0  # statements per request; p99 / p50 under create load
 # Create with a subscription on "*" (and a worker sending) within this of without.
 WEBHOOK_OVERHEAD = 0.10
+# An export or restore holds one chunk whatever the number of orders: at a
+# million orders its peak memory stays within this (the process alone is ~100 MB).
+FLAT_RSS_MB = 300
 DB_HOOKS = "orders_bench_hooks"
 DB_RESTORE = "orders_bench_restore"
 SENDER_EVENTS = 5000
@@ -808,8 +811,8 @@ def build_rows(res: dict) -> list[Row]:
                 Row(
                     f"backup {step}, {count:,} orders",
                     rps=f"{r['orders_per_s']:.0f}",
-                    target=f"orders/s; peak RSS {r['rss_peak_mb']:.0f} MB (flat memory)",
-                    met=yes(r["rss_peak_mb"] < 1024),
+                    target=f"orders/s; peak RSS {r['rss_peak_mb']:.0f} MB (≤ {FLAT_RSS_MB}: flat)",
+                    met=yes(r["rss_peak_mb"] <= FLAT_RSS_MB),
                 )
             )
     if "sender" in res:

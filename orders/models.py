@@ -5,6 +5,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
+from core.fields import StampField
+
 from .statuses import OrderStatus
 
 MAX_LINES = 100
@@ -33,8 +35,9 @@ class Order(models.Model):
     # The number of the order's last outbox event (core.models.Event.sequence):
     # read with the order's row lock, so events of one order are numbered 1, 2, 3.
     event_sequence = models.PositiveIntegerField(default=0, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # A restore inserts the exported times (core.fields.StampField).
+    created_at = StampField(auto_now_add=True)
+    updated_at = StampField(auto_now=True)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -115,7 +118,7 @@ class OrderEvent(models.Model):
     )
     note = models.CharField(max_length=1000, blank=True)
     data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = StampField(auto_now_add=True)
 
     class Meta:
         ordering = ("created_at", "id")
