@@ -12,6 +12,19 @@ from accounts.tests.factories import StaffFactory, UserFactory
 from core.request_id import RequestIdLogFilter
 
 
+def pytest_configure(config):
+    # Each xdist worker has its own database, so it gets its own Redis
+    # database for the cache too (cache.clear() empties it before each test):
+    # an order or user cached by one worker is not another worker's.
+    from django.conf import settings
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    cache = settings.CACHES["default"]
+    if worker.startswith("gw") and cache["BACKEND"].endswith("RedisCache"):
+        base, _, _ = cache["LOCATION"].rpartition("/")
+        cache["LOCATION"] = f"{base}/{2 + int(worker[2:]) % 14}"
+
+
 def pytest_collection_modifyitems(config, items):
     _skip_unless(
         items,
@@ -70,15 +83,18 @@ def _clear_cache():
     # Throttle counters live in the cache (Redis in CI): each test starts at
     # zero. So do the big lists' count estimates, kept in the process.
     # The throttles' "cache is down" pause starts over too.
+    from core import cache as versioned_cache
     from core import pagination, throttling
 
-    cache.clear()
-    pagination._estimates.clear()
-    throttling._cache_down_until[0] = 0.0
+    def reset():
+        cache.clear()
+        pagination._estimates.clear()
+        throttling._cache_down_until[0] = 0.0
+        versioned_cache._down_until[0] = 0.0
+
+    reset()
     yield
-    cache.clear()
-    pagination._estimates.clear()
-    throttling._cache_down_until[0] = 0.0
+    reset()
 
 
 @pytest.fixture

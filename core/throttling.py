@@ -10,7 +10,6 @@ throttling protects the service, it must not take it down.
 import logging
 import re
 import time
-from weakref import WeakKeyDictionary
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
@@ -19,27 +18,16 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
 from rest_framework import throttling
 
+from .cache import redis_client
+
 logger = logging.getLogger(__name__)
 
-
-_clients: WeakKeyDictionary = WeakKeyDictionary()
 
 # After the cache fails, throttling is skipped this long (seconds) in this
 # process: a Redis that does not answer would otherwise cost every request
 # its connect timeout.
 CACHE_DOWN_PAUSE = 5
 _cache_down_until = [0.0]
-
-
-def _redis_client(cache: RedisCache):
-    """A Redis client on the cache's connection pool, made once per cache
-    object: Django's RedisCache builds a new client (and its table of ~300
-    response callbacks) for every call, a visible cost on every request."""
-    backend = cache._cache
-    client = _clients.get(backend)
-    if client is None:
-        client = _clients[backend] = backend.get_client(write=True)
-    return client
 
 
 def _count_hit(cache, key: str, timeout: int) -> int:
@@ -51,7 +39,7 @@ def _count_hit(cache, key: str, timeout: int) -> int:
         cache = caches[DEFAULT_CACHE_ALIAS]
     if isinstance(cache, RedisCache):
         key = cache.make_and_validate_key(key)
-        pipe = _redis_client(cache).pipeline(transaction=False)
+        pipe = redis_client(cache).pipeline(transaction=False)
         # The key names its window, so refreshing the expiry on every hit
         # only keeps a finished window's counter a little longer.
         count, _ = pipe.incr(key).expire(key, timeout).execute()

@@ -25,12 +25,17 @@ def can_see_all_orders(user) -> bool:
     return staff_has_any_perm(user, "orders.view_order", "orders.change_order")
 
 
+def orders_with_lines() -> QuerySet[Order]:
+    """Orders ready to serialize with a fixed number of queries."""
+    return Order.objects.select_related("customer").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.order_by("id"))
+    )
+
+
 def order_list(*, user) -> QuerySet[Order]:
     """The orders `user` may see, ready to serialize with a fixed number of
     queries: staff who may view orders see every order, anyone else their own."""
-    orders = Order.objects.select_related("customer").prefetch_related(
-        Prefetch("lines", queryset=OrderLine.objects.order_by("id"))
-    )
+    orders = orders_with_lines()
     if not can_see_all_orders(user):
         orders = orders.filter(customer=user)
     return orders

@@ -26,7 +26,7 @@ from inventory import services as inventory
 from inventory.exceptions import InsufficientStock
 from inventory.locks import lock_products
 
-from . import metrics
+from . import cache, metrics
 from .exceptions import (
     InvalidOrder,
     InvalidTransition,
@@ -300,6 +300,7 @@ def order_transition(
         note=note,
         data=data or {},
     )
+    cache.orders_changed([order.pk])
     events_record(
         [
             _order_event(
@@ -345,6 +346,7 @@ def order_transition_locked_many(*, orders: Sequence[Order], to_status: str, act
         order.status, order.updated_at = to_status, now
         order.event_sequence += 1
     prefetch_related_objects(orders, "lines")  # the events show each order's items
+    cache.orders_changed([order.pk for order in orders])
     events_record(
         _order_event(order, Event.Type.ORDER_STATUS_CHANGED, {"from": frm, "to": to_status})
         for order, frm in zip(orders, from_statuses, strict=True)
@@ -392,6 +394,7 @@ def order_update_details(
         actor=actor,
         data={"fields": sorted(changes)},
     )
+    cache.orders_changed([order.pk])
     events_record([_order_event(order, Event.Type.ORDER_UPDATED, {"fields": sorted(changes)})])
     return order
 

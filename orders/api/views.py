@@ -1,3 +1,4 @@
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -13,7 +14,7 @@ from rest_framework.response import Response
 
 from core.openapi import client_error_response
 
-from .. import idempotency, selectors, services
+from .. import cache, idempotency, selectors, services
 from ..filters import OrderFilter
 from ..models import Order
 from . import serializers as s
@@ -75,6 +76,15 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         # The filters are the list's query parameters; reading one order
         # (and acting on it) needs none of them, nor the cost of building them.
         return super().filter_queryset(queryset) if self.action == "list" else queryset
+
+    def retrieve(self, request, pk=None):
+        # The order's JSON from the cache (orders/cache.py), or rendered and
+        # stored: the same bytes, and the same 404, as get_object() and the
+        # serializer (the view's permissions have no object-level rule).
+        body = cache.order_detail_json(pk=int(pk), viewer=request.user)
+        if body is None:
+            raise Http404("No Order matches the given query.")
+        return HttpResponse(body, content_type="application/json")
 
     def _respond(self, order, status_code=status.HTTP_200_OK):
         """The order as it now is, freshly read with its items."""
