@@ -10,7 +10,7 @@ class AccountsConfig(AppConfig):
 
         # Imported for what they register: the OpenAPI description of the
         # X-API-Key scheme, and the system check of the SMS settings.
-        from . import authentication, checks  # noqa: F401
+        from . import auth_cache, authentication, checks  # noqa: F401
         from .schedules import schedules
         from .sms import on_sms_queued
         from .tasks import dispatch_sms
@@ -18,3 +18,5 @@ class AccountsConfig(AppConfig):
         connect_schedules(self, schedules)
         # Once a transaction that queued texts commits, a worker is told.
         on_sms_queued(dispatch_sms)
+        # The cached authentication state of API reads follows every change.
+        auth_cache.connect()

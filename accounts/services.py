@@ -29,7 +29,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from core.db import delete_in_batches, lock_name
 from core.exceptions import DomainError, PermissionRefused, ServiceUnavailable, Throttled
 
-from . import lockout
+from . import auth_cache, lockout
 from .addresses import validate_email_address
 from .exceptions import (
     InactiveUser,
@@ -156,6 +156,7 @@ def user_end_sessions(*, user: User) -> User:
     now on, and so is each API key of the user (revoked). A password change
     does the same by itself, through the session stamp."""
     User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
+    auth_cache.users_changed([user.pk])  # an UPDATE: no post_save to hear of it
     user.refresh_from_db(fields=["session_epoch"])
     ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
     logger.info("Ended every session of user %s", user.pk)

@@ -120,6 +120,9 @@ class LogoutAllView(APIView):
     ["invalid", "phone_not_allowed", "unique", "required"], field_name="phone", methods=["patch"]
 )
 class MeView(APIView):
+    # The whole profile is shown: read the user's row, not the cached state.
+    authenticate_from_cache = False
+
     @extend_schema(responses={200: s.UserSerializer}, summary="The current user", tags=["auth"])
     def get(self, request):
         return Response(s.UserSerializer(request.user).data)
