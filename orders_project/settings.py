@@ -90,13 +90,16 @@ MIDDLEWARE = [
     "core.limits.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The admin's sessions, user, second factor and messages: skipped for /api/
+    # requests, which authenticate with a token or key (core/middleware.py).
+    # CSRF stays Django's own (`check --deploy` looks for it; DRF exempts its views).
+    "core.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.AuthenticationMiddleware",
     # request.user.is_verified(): whether this session gave a second factor.
-    "django_otp.middleware.OTPMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.OTPMiddleware",
+    "core.middleware.MessageMiddleware",
     # Last, as axes requires: turns a login on a locked pair into its answer.
     "axes.middleware.AxesMiddleware",
 ]
