@@ -35,3 +35,31 @@ def lock_name(name: str) -> None:
         key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def insert_statement(objs, connection, *, returning: str = "") -> tuple[str, list]:
+    """`INSERT INTO <table> (...) VALUES (...), ...` of model instances (all
+    of one model), with its parameters, for a caller that sends several
+    writes in one statement (data-modifying CTEs on PostgreSQL). Each value
+    is what `bulk_create` would send: the field's `pre_save` (auto_now and
+    the like) then its `get_db_prep_save`; the primary key is left to the
+    database. `returning`: columns for a RETURNING clause."""
+    objs = list(objs)
+    meta = objs[0]._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key and not f.generated]
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for obj in objs
+        for field in fields
+    ]
+    # Only the model's own table and column names go into the text; every
+    # value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES {', '.join([row] * len(objs))}"
+    )
+    if returning:
+        sql += f" RETURNING {returning}"
+    return sql, params

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Sum, Value, When
 from django.utils import timezone
 
+from core.db import insert_statement
 from core.events import event, events_record
 from core.models import Event
 from core.permissions import require_staff_perm
@@ -284,8 +285,9 @@ def _per_product(deltas: Mapping[int, int]) -> Case:
     )
 
 
-def _record(kind, quantities: Mapping[int, int], order=None, actor=None, note: str = ""):
-    return StockMovement.objects.bulk_create(
+def _movements(kind, quantities: Mapping[int, int], order=None, actor=None, note: str = ""):
+    """The ledger rows of one change, by product id."""
+    return [
         StockMovement(
             product_id=product_id,
             kind=kind,
@@ -295,4 +297,37 @@ def _record(kind, quantities: Mapping[int, int], order=None, actor=None, note: s
             note=note,
         )
         for product_id, quantity in sorted(quantities.items())
+    ]
+
+
+def _record(kind, quantities: Mapping[int, int], order=None, actor=None, note: str = ""):
+    return StockMovement.objects.bulk_create(_movements(kind, quantities, order, actor, note))
+
+
+def stock_reserve_statements(
+    *, order, lines: Mapping[int, int], products: Mapping[int, Product], actor=None
+) -> list[tuple[str, list]]:
+    """`stock_reserve_locked` as SQL that the caller sends together with its
+    own writes, in one statement (PostgreSQL's data-modifying CTEs): the same
+    checks first, then the same UPDATE of the counters and the same ledger
+    rows. `products` are updated in memory as `stock_reserve_locked` does.
+    A property-based test holds the two paths equal."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("stock_reserve_statements needs the transaction that holds the locks.")
+    stock_check_reservable(lines=lines, products=products)
+    connection = transaction.get_connection()
+    now = timezone.now()
+    table = connection.ops.quote_name(Product._meta.db_table)
+    deltas = sorted(lines.items())
+    # The table's name and placeholders go into the text; the values are parameters.
+    update = (
+        f"UPDATE {table} SET stock_reserved = {table}.stock_reserved + v.quantity, "  # noqa: S608
+        f"updated_at = %s FROM (VALUES {', '.join(['(%s, %s)'] * len(deltas))}) "
+        f"AS v(id, quantity) WHERE {table}.id = v.id",
+        [now, *(value for pair in deltas for value in pair)],
     )
+    for product_id, quantity in deltas:
+        products[product_id].stock_reserved += quantity
+        products[product_id].updated_at = now
+    movements = insert_statement(_movements(Kind.RESERVE, lines, order, actor), connection)
+    return [update, movements]
