@@ -23,8 +23,10 @@ save it.
 
 import json
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.utils.crypto import salted_hmac
 
 from core.cache import VersionedCache
 
@@ -34,7 +36,24 @@ from .tokens import session_stamp
 TTL = 60
 FIELDS = ("email", "is_active", "is_staff", "is_superuser")
 
-user_states = VersionedCache("accounts:user", ttl=TTL)
+
+_namespaces: dict[str, str] = {}
+
+
+def _namespace() -> str:
+    """Entries are named after the SECRET_KEY they were made with (a digest of
+    it): the stamps they hold are HMACs by that key, so after a rotation (or
+    beside another deployment on the same Redis) no entry is read that the
+    new key did not make."""
+    secret = settings.SECRET_KEY
+    name = _namespaces.get(secret)
+    if name is None:
+        digest = salted_hmac("accounts.auth_cache", "namespace").hexdigest()[:12]
+        name = _namespaces[secret] = f"accounts:user:{digest}"
+    return name
+
+
+user_states = VersionedCache(_namespace, ttl=TTL)
 
 
 class _Missing(Exception):

@@ -113,11 +113,16 @@ def _failed(exc: Exception) -> None:
 
 
 class VersionedCache:
-    """Entries `<prefix>:<key>` of bytes built by a caller's function."""
+    """Entries `<prefix>:<key>` of bytes built by a caller's function. The
+    prefix may be a function, asked each time (it may depend on settings)."""
 
-    def __init__(self, prefix: str, *, ttl: int):
-        self.prefix, self.ttl = prefix, ttl
+    def __init__(self, prefix: str | Callable[[], str], *, ttl: int):
+        self._prefix, self.ttl = prefix, ttl
         self._scripts: dict = {}
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix() if callable(self._prefix) else self._prefix
 
     def _script(self, client, source: str):
         script = self._scripts.get((id(client), source))

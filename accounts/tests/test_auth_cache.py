@@ -104,3 +104,12 @@ def test_the_profile_is_read_from_the_database():
     user.first_name = "Grace"
     user.save(update_fields=["first_name"])
     assert client.get("/api/v1/auth/me/").json()["first_name"] == "Grace"
+
+
+def test_after_a_secret_key_rotation_no_entry_of_the_old_key_is_read(settings):
+    """The cached stamp is an HMAC by SECRET_KEY: an entry made before a
+    rotation would refuse every token made after it, until it expired."""
+    user = UserFactory()
+    warm(bearer_client(user))
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40
+    assert bearer_client(user).get(ORDERS).status_code == 200
