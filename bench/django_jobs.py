@@ -318,7 +318,8 @@ def subscribe(args) -> None:
     from webhooks import services
     from webhooks.models import Subscription
 
-    Subscription.objects.filter(url=args.url).delete()
+    for subscription in Subscription.objects.filter(url=args.url):
+        services.subscription_delete(subscription=subscription)
     if args.remove:
         emit({"removed": True})
         return

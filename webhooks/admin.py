@@ -151,6 +151,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
             "shown again.",
         )
 
+    def delete_model(self, request, obj):
+        services.subscription_delete(subscription=obj)
+
+    def delete_queryset(self, request, queryset):
+        for subscription in queryset:
+            services.subscription_delete(subscription=subscription)
+
     def get_deleted_objects(self, objs, request):
         # The delivery log goes with its subscription, which the delete
         # permission covers (as in the API); the page counts the log instead

@@ -109,6 +109,20 @@ def subscription_update(*, subscription: Subscription, data: dict) -> Subscripti
     return subscription
 
 
+def subscription_delete(*, subscription: Subscription) -> None:
+    """Delete a subscription with its delivery log (deliveries and tries).
+
+    Its deliveries are locked first, as a worker recording a try locks its
+    delivery (`_record`): a try being recorded is committed before the log
+    is read for deletion (and goes with it), or finds its delivery gone and
+    is not recorded. Without the locks a try committed meanwhile would make
+    the delete fail on its foreign key."""
+    with transaction.atomic():
+        locked = Delivery.objects.select_for_update().filter(subscription_id=subscription.pk)
+        list(locked.order_by("pk").values_list("pk", flat=True))
+        subscription.delete()
+
+
 def subscription_rotate_secret(*, subscription: Subscription) -> str:
     """A new secret, shown once; the old one keeps signing for 24 hours, so
     receivers can switch without losing a delivery."""
@@ -359,6 +373,10 @@ def _record(delivery: Delivery, outcome: Outcome, started_at) -> None:
         else:
             delivery.next_attempt_at = next_try
     with transaction.atomic():
+        # Locked first, as subscription_delete locks the deliveries it deletes.
+        if not Delivery.objects.select_for_update().filter(pk=delivery.pk).values("pk"):
+            logger.info("Delivery %s was deleted with its subscription while sent", delivery.pk)
+            return
         metrics.count_attempt(
             succeeded=outcome.succeeded, gave_up=delivery.status == Delivery.Status.FAILED
         )

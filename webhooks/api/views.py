@@ -109,7 +109,7 @@ class SubscriptionViewSet(
         summary="Delete a subscription (staff)",
     )
     def destroy(self, request, pk=None):
-        self.get_object().delete()
+        services.subscription_delete(subscription=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

@@ -4,12 +4,13 @@ private targets."""
 
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -384,6 +385,57 @@ def test_events_reach_a_subscriber_right_after_commit(receiver, celery_eager):
         ("order.created", "pending"),
         ("order.status_changed", "cancelled"),
     ]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_subscription_deleted_while_a_try_is_recorded_goes_whole(receiver, monkeypatch):
+    """The worker holds its delivery while it writes the try; the delete
+    waits for it, then takes the try with the rest of the log."""
+    subscription, _ = subscribe(receiver)
+    placed()
+    services.events_fan_out()
+    recording = threading.Event()
+    count_attempt = services.metrics.count_attempt
+
+    def slow_count(**kwargs):
+        recording.set()
+        time.sleep(0.5)  # the delivery is locked, its try not yet written
+        count_attempt(**kwargs)
+
+    monkeypatch.setattr(services.metrics, "count_attempt", slow_count)
+
+    def work(i):
+        if i == 0:
+            return services.deliveries_send().sent
+        assert recording.wait(5)
+        services.subscription_delete(subscription=subscription)
+        return "deleted"
+
+    assert run_together(2, work) == [1, "deleted"]
+    assert not (Subscription.objects.exists() or Delivery.objects.exists())
+    assert not Attempt.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_try_of_a_delivery_deleted_while_it_was_sent_is_dropped(receiver):
+    subscription, _ = subscribe(receiver)
+    placed()
+    services.events_fan_out()
+
+    def delete_then_answer(request):
+        # Another connection (the receiver's thread), as staff deleting it
+        # in the admin while the worker waits for this answer.
+        services.subscription_delete(subscription=subscription)
+        connections.close_all()
+        return Answer(200)
+
+    receiver.answer = delete_then_answer
+    services.deliveries_send()  # no IntegrityError
+
+    assert len(receiver.received) == 1
+    assert not (Delivery.objects.exists() or Attempt.objects.exists())
 
 
 KILLED_SENDER = """
