@@ -52,8 +52,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -n auto -m "not slow" --ff $(PYTEST_ARGS)
 
-# Load benchmark on PostgreSQL + Redis (see bench/run.py); the first run seeds
-# a million orders (a few minutes). BENCH_ARGS="--quick" for a short smoke run.
+# Load benchmark on PostgreSQL + Redis (see bench/run.py), create, detail and
+# list side by side with a typical DRF build of the same API (bench/baseline);
+# the first run seeds a million orders for each (a few minutes).
+# BENCH_ARGS="--quick" for a short smoke run, "--no-baseline" for the project alone.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

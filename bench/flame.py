@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as bench  # bench/run.py: the harness's helpers
 
+REDIS_DB = 3  # bench/run.py uses 1 and 2
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -36,12 +38,17 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=bench.ROOT / "docs")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--port", type=int, default=8767)
+    parser.add_argument(
+        "--format", default="flamegraph", choices=("flamegraph", "raw", "speedscope")
+    )
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(bench.ROOT / ".venv" / "bin" / "py-spy")
     if not Path(py_spy).exists():
         raise SystemExit("py-spy is missing: .venv/bin/pip install py-spy")
     bench.ensure_services()
     bench.ensure_seeded(bench.DB_10K)
+    # A Redis database of its own, emptied: nothing cached by another run.
+    bench.run(["redis-cli", "-h", "127.0.0.1", "-n", str(REDIS_DB), "FLUSHDB"], quiet=True)
     secret = secrets.token_urlsafe(48)
     tmp = Path(tempfile.mkdtemp(prefix="orders-flame-"))
     data, _ = bench.prepare(bench.DB_10K, secret, tmp)
@@ -51,7 +58,7 @@ def main() -> int:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="0",
         DATABASE_URL=bench.PG_URL.format(bench.DB_10K),
-        REDIS_URL=bench.REDIS_URL,
+        REDIS_URL=bench.REDIS_URL.removesuffix("/0") + f"/{REDIS_DB}",
         GUNICORN_BIND=f"127.0.0.1:{args.port}",
         GUNICORN_WORKERS="1",
         GUNICORN_THREADS="1",
@@ -74,7 +81,8 @@ def main() -> int:
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text()
         worker = int(children.split()[0])  # the one worker
         for scenario in ("create", "detail"):
-            out = args.out / f"flame-{args.label}-{scenario}.svg"
+            suffix = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}[args.format]
+            out = args.out / f"flame-{args.label}-{scenario}.{suffix}"
             bench.log(f"{scenario}: loading worker {worker} from {args.tree}, sampling to {out}")
             wrk = subprocess.Popen(  # noqa: S603
                 [  # noqa: S607 (wrk from PATH, as bench/run.py runs it)
@@ -103,7 +111,7 @@ def main() -> int:
                     "--rate",
                     "250",
                     "--format",
-                    "flamegraph",
+                    args.format,
                     "--output",
                     str(out),
                     "--nonblocking",
