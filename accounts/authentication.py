@@ -21,16 +21,18 @@ class SessionJWTAuthentication(JWTAuthentication):
 
     A read (GET, HEAD, OPTIONS) takes the user from the Redis entry of
     `accounts.auth_cache` instead of the database, unless its view says
-    `authenticate_from_cache = False` (it shows the user's own profile); a
-    write reads the row."""
+    `authenticate_from_cache = False` (it shows the user's own profile). A
+    write reads the row, unless its view says `authenticate_writes_from_cache
+    = True`: its writes never save the acting user (they may lock its row)."""
 
     reading = False
 
     def authenticate(self, request):
         view = (getattr(request, "parser_context", None) or {}).get("view")
-        self.reading = request.method in permissions.SAFE_METHODS and getattr(
-            view, "authenticate_from_cache", True
-        )
+        if request.method in permissions.SAFE_METHODS:
+            self.reading = getattr(view, "authenticate_from_cache", True)
+        else:
+            self.reading = getattr(view, "authenticate_writes_from_cache", False)
         return super().authenticate(request)
 
     def get_user(self, validated_token):

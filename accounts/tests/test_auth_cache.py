@@ -113,3 +113,30 @@ def test_after_a_secret_key_rotation_no_entry_of_the_old_key_is_read(settings):
     warm(bearer_client(user))
     settings.SECRET_KEY = "another-secret-key-" + "x" * 40
     assert bearer_client(user).get(ORDERS).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "end",
+    [
+        lambda user: services.user_end_sessions(user=user),
+        lambda user: (setattr(user, "is_active", False), user.save()),
+    ],
+    ids=["log out everywhere", "deactivation"],
+)
+def test_the_orders_api_s_writes_use_the_cache_and_are_refused_at_once_too(end):
+    """Placing an order takes its user from the cache (the orders API's
+    writes never save the user); an ended session is still refused at once."""
+    from inventory.tests.factories import ProductFactory
+
+    product = ProductFactory(stock=5)
+    user = UserFactory()
+    client = bearer_client(user)
+    body = {"items": [{"product_id": product.pk, "quantity": 1}]}
+    assert client.post(ORDERS, body, format="json").status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        assert client.post(ORDERS, body, format="json").status_code == 201
+    assert not any(
+        q["sql"].startswith('SELECT "accounts_user"') for q in queries.captured_queries
+    )  # no read of the user to authenticate (the limits lock its row: SELECT 1 ...)
+    end(user)
+    assert client.post(ORDERS, body, format="json").status_code == 401
