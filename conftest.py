@@ -12,19 +12,6 @@ from accounts.tests.factories import StaffFactory, UserFactory
 from core.request_id import RequestIdLogFilter
 
 
-def pytest_configure(config):
-    # Each xdist worker has its own database, so it gets its own Redis
-    # database for the cache too (cache.clear() empties it before each test):
-    # an order or user cached by one worker is not another worker's.
-    from django.conf import settings
-
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    cache = settings.CACHES["default"]
-    if worker.startswith("gw") and cache["BACKEND"].endswith("RedisCache"):
-        base, _, _ = cache["LOCATION"].rpartition("/")
-        cache["LOCATION"] = f"{base}/{2 + int(worker[2:]) % 14}"
-
-
 def pytest_collection_modifyitems(config, items):
     _skip_unless(
         items,
