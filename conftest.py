@@ -69,14 +69,14 @@ def _chromium_installed() -> bool:
 def _clear_cache():
     # Throttle counters live in the cache (Redis in CI): each test starts at
     # zero. So do the big lists' count estimates, kept in the process.
-    # The throttles' "cache is down" pause starts over too.
+    # The "Redis is down" pause (core.cache, for the cache and the throttles)
+    # starts over too.
     from core import cache as versioned_cache
-    from core import pagination, throttling
+    from core import pagination
 
     def reset():
         cache.clear()
         pagination._estimates.clear()
-        throttling._cache_down_until[0] = 0.0
         versioned_cache._down_until[0] = 0.0
 
     reset()

@@ -1,7 +1,8 @@
-"""Who a token's user is, without a database read on every API read.
+"""Who a token's user is, without a database read on every API request.
 
-A Bearer request that only reads (GET, HEAD, OPTIONS) takes its user from a
-Redis entry per user (core.cache.VersionedCache): the session stamp its
+A Bearer request that only reads (GET, HEAD, OPTIONS), or writes through a
+view that never saves its user (the orders API: `accounts.authentication`),
+takes its user from a Redis entry per user (core.cache.VersionedCache): the session stamp its
 tokens must carry, the flags the API checks (active, staff, superuser), the
 e-mail shown in orders, and a staff member's permissions. Any change to one
 of those invalidates the entry when it happens and again when its
@@ -17,8 +18,8 @@ So a password change, a deactivation or "log out everywhere" refuses the
 user's tokens at once, as the database path does, and a permission taken
 away is gone from the next request. Entries expire after a minute whatever
 happens, which bounds what an invalidation lost to a Redis failure could
-leave. Writes keep reading the user row: they act as that user, and may
-save it.
+leave. Other writes keep reading the user row: they may save it, and a
+user built from the entry has only the fields above loaded.
 """
 
 import json

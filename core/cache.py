@@ -31,7 +31,10 @@ logger = logging.getLogger(__name__)
 
 _clients: WeakKeyDictionary = WeakKeyDictionary()
 
-# After Redis fails, the cache is skipped this long (seconds) in this process.
+# After Redis fails, it is not asked again for this long (seconds) in this
+# process, by the cache here or by the throttles (core.throttling): a Redis
+# that does not answer would otherwise cost every request its timeout, once
+# for each of them.
 DOWN_PAUSE = 5
 _down_until = [0.0]
 
@@ -43,7 +46,7 @@ MAX_BUILD_SECONDS = 10
 LOCK_MS = 2000
 WAIT_STEPS, WAIT_SECONDS = 10, 0.003
 
-VALUE, TOMBSTONE = b"V", b"T"
+VALUE = b"V"  # then the bytes; a tombstone is b"T" and Redis's time (µs)
 
 _NOW = """
 local t = redis.call('TIME')
@@ -100,16 +103,23 @@ def redis_client(cache: RedisCache):
     return client
 
 
+def redis_paused() -> bool:
+    """Whether Redis failed moments ago (see DOWN_PAUSE)."""
+    return time.monotonic() < _down_until[0]
+
+
+def pause_redis(what: str, exc: Exception) -> None:
+    """Redis failed `what`: leave it alone for DOWN_PAUSE seconds (a circuit
+    breaker, so only the first request after a failure pays the timeout)."""
+    _down_until[0] = time.monotonic() + DOWN_PAUSE
+    logger.warning("Redis unavailable (%s); not asked for %ss: %s", what, DOWN_PAUSE, exc)
+
+
 def _available() -> RedisCache | None:
     cache = caches[DEFAULT_CACHE_ALIAS]
-    if not isinstance(cache, RedisCache) or time.monotonic() < _down_until[0]:
+    if not isinstance(cache, RedisCache) or redis_paused():
         return None
     return cache
-
-
-def _failed(exc: Exception) -> None:
-    _down_until[0] = time.monotonic() + DOWN_PAUSE
-    logger.warning("Redis cache unavailable for %ss: %s", DOWN_PAUSE, exc)
 
 
 class VersionedCache:
@@ -152,7 +162,7 @@ class VersionedCache:
                     break
                 time.sleep(WAIT_SECONDS)  # another request is rebuilding it
         except RedisError as exc:
-            _failed(exc)
+            pause_redis(f"{self.prefix} cache", exc)
             return build()
         try:
             built = build()
@@ -170,7 +180,7 @@ class VersionedCache:
                 client=client,
             )
         except RedisError as exc:
-            _failed(exc)
+            pause_redis(f"{self.prefix} cache", exc)
         return built
 
     def invalidate(self, keys: Iterable) -> None:

@@ -7,9 +7,7 @@ any rate. When the cache (Redis) cannot be reached the request is let through:
 throttling protects the service, it must not take it down.
 """
 
-import logging
 import re
-import time
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
@@ -18,16 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
 from rest_framework import throttling
 
-from .cache import redis_client
-
-logger = logging.getLogger(__name__)
-
-
-# After the cache fails, throttling is skipped this long (seconds) in this
-# process: a Redis that does not answer would otherwise cost every request
-# its connect timeout.
-CACHE_DOWN_PAUSE = 5
-_cache_down_until = [0.0]
+from .cache import pause_redis, redis_client, redis_paused
 
 
 def _count_hit(cache, key: str, timeout: int) -> int:
@@ -76,8 +65,8 @@ class FixedWindowMixin:
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        if time.monotonic() < _cache_down_until[0]:
-            return True  # the cache failed moments ago: do not wait on it again
+        if redis_paused():
+            return True  # Redis failed moments ago: do not wait on it again
         now = int(self.timer())
         window_start = now - now % self.duration
         window_key = f"{key}:{window_start}"
@@ -85,11 +74,8 @@ class FixedWindowMixin:
             count = _count_hit(self.cache, window_key, self.duration + 1)
         except (RedisError, OSError) as exc:
             # Only the first request after a failure pays the timeout; the
-            # next ones in the pause go straight through (a circuit breaker).
-            _cache_down_until[0] = time.monotonic() + CACHE_DOWN_PAUSE
-            logger.warning(
-                "Throttle cache unavailable, requests allowed for %ss: %s", CACHE_DOWN_PAUSE, exc
-            )
+            # next ones in the pause go straight through (core.cache's breaker).
+            pause_redis("throttling: requests allowed", exc)
             return True
         self.wait_seconds = max(1, window_start + self.duration - now)
         return count <= self.num_requests
