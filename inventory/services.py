@@ -178,11 +178,15 @@ def stock_reserve_locked(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("stock_reserve_locked needs the transaction that holds the locks.")
     stock_check_reservable(lines=lines, products=products)
-    now = _update_stock(reserved=lines)
-    for product_id, quantity in lines.items():  # the locked rows, as they now are
+    _reserved_in_memory(products, lines, _update_stock(reserved=lines))
+    return _record(Kind.RESERVE, lines, order=order, actor=actor)
+
+
+def _reserved_in_memory(products: Mapping[int, Product], lines: Mapping[int, int], now) -> None:
+    """The locked rows as a reservation of `lines` at `now` leaves them."""
+    for product_id, quantity in lines.items():
         products[product_id].stock_reserved += quantity
         products[product_id].updated_at = now
-    return _record(Kind.RESERVE, lines, order=order, actor=actor)
 
 
 def low_stock_events(*, products: Iterable[Product], taken: Mapping[int, int]) -> list[Event]:
@@ -326,8 +330,6 @@ def stock_reserve_statements(
         f"AS v(id, quantity) WHERE {table}.id = v.id",
         [now, *(value for pair in deltas for value in pair)],
     )
-    for product_id, quantity in deltas:
-        products[product_id].stock_reserved += quantity
-        products[product_id].updated_at = now
+    _reserved_in_memory(products, lines, now)
     movements = insert_statement(_movements(Kind.RESERVE, lines, order, actor), connection)
     return [update, movements]

@@ -5,8 +5,8 @@ keyed by its id with its owner beside it (core.cache.VersionedCache).
   entry: staff who may view orders see any, anyone else only their own; any
   other order is a 404, as the database path answers (never a 403).
 - The services that change an order (`orders.services`: a move, a bulk move
-  by the worker, new details) invalidate its entry when their transaction
-  commits, and a change of a customer's e-mail (shown in each order)
+  by the worker, new details) invalidate its entry at once and again when
+  their transaction commits, and a change of a customer's e-mail (shown in each order)
   invalidates that customer's orders. As a safety net the outbox consumer
   invalidates every order an event is about once the event is published.
 - The JSON is exactly what the database path renders (`order_data`, which
@@ -57,7 +57,7 @@ def order_detail_json(*, pk: int, viewer) -> bytes | None:
 
 
 def orders_changed(order_ids) -> None:
-    """Invalidate these orders' entries when the current transaction commits."""
+    """Invalidate these orders' entries now and when the transaction commits."""
     order_details.invalidate_on_commit(order_ids)
 
 

@@ -219,69 +219,70 @@ def _place(customer, items, shipping_address, notes, actor) -> Order:
     )
     # From here on nothing is refused: the writes, all or none.
     with transaction.atomic(savepoint=False):
-        if ONE_STATEMENT_WRITES and transaction.get_connection().vendor == "postgresql":
-            _write_placement(order, lines, quantities, products, actor)
-            metrics.count_placed()
-            return order
-        order.save(force_insert=True)
-        inventory.stock_reserve_locked(
-            order=order, lines=quantities, products=products, actor=actor
-        )
-        for line in lines:
-            line.order = order
-        OrderLine.objects.bulk_create(lines)
-        OrderEvent.objects.create(
-            order=order, type=OrderEvent.Type.CREATED, to_status=order.status, actor=actor
-        )
-        _attach_lines(order, lines)
-        # The outbox: the order as placed and any product it brought low, one INSERT.
-        events_record(
-            [
-                _order_event(order, Event.Type.ORDER_CREATED),
-                *inventory.low_stock_events(products=products.values(), taken=quantities),
-            ]
-        )
-        metrics.count_placed()
-    return order
-
-
-# On PostgreSQL a placement's writes after the order's INSERT go to the
-# database as one statement (data-modifying CTEs) instead of six: the same
-# rows, a property-based test holds the two paths equal (test_place_paths).
-ONE_STATEMENT_WRITES = True
-
-
-def _write_placement(order: Order, lines, quantities, products, actor) -> None:
-    """What the plain path of `_place` writes, in two statements: the order
-    (for its id), then the reservation (counters and ledger), the lines, the
-    history entry and the outbox events together."""
-    connection = transaction.get_connection()
-    with connection.cursor() as cursor:
-        sql, params = insert_statement([order], connection, returning="id")
-        cursor.execute(sql, params)
-        order.pk = cursor.fetchone()[0]
-        order._state.adding, order._state.db = False, connection.alias
-        statements = inventory.stock_reserve_statements(
-            order=order, lines=quantities, products=products, actor=actor
-        )
+        connection = transaction.get_connection()
+        one_statement = ONE_STATEMENT_WRITES and connection.vendor == "postgresql"
+        if one_statement:
+            _insert_for_id(order, connection)
+            reserve = inventory.stock_reserve_statements(
+                order=order, lines=quantities, products=products, actor=actor
+            )
+        else:
+            order.save(force_insert=True)
+            inventory.stock_reserve_locked(
+                order=order, lines=quantities, products=products, actor=actor
+            )
         for line in lines:
             line.order = order
         _attach_lines(order, lines)
         history = OrderEvent(
             order=order, type=OrderEvent.Type.CREATED, to_status=order.status, actor=actor
         )
+        # The outbox: the order as placed and any product it brought low.
         events = [
             _order_event(order, Event.Type.ORDER_CREATED),
             *inventory.low_stock_events(products=products.values(), taken=quantities),
         ]
-        statements += [
-            insert_statement(lines, connection),
-            insert_statement([history], connection),
-            insert_statement(events, connection),
-        ]
-        ctes = ", ".join(f"w{n} AS ({sql})" for n, (sql, _) in enumerate(statements))
+        if one_statement:
+            _execute_together(
+                connection,
+                [
+                    *reserve,
+                    insert_statement(lines, connection),
+                    insert_statement([history], connection),
+                    insert_statement(events, connection),
+                ],
+            )
+            announce_after_commit()
+        else:
+            OrderLine.objects.bulk_create(lines)
+            history.save(force_insert=True)
+            events_record(events)
+        metrics.count_placed()
+    return order
+
+
+# On PostgreSQL a placement's writes after the order's INSERT (the
+# reservation's counters and ledger rows, the lines, the history entry, the
+# outbox events) go to the database as one statement of data-modifying CTEs
+# instead of six: the same rows, a property-based test holds the two paths
+# equal (orders/tests/test_place_paths.py).
+ONE_STATEMENT_WRITES = True
+
+
+def _insert_for_id(order: Order, connection) -> None:
+    """INSERT `order` as `save()` would, for its id."""
+    sql, params = insert_statement([order], connection, returning="id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        order.pk = cursor.fetchone()[0]
+    order._state.adding, order._state.db = False, connection.alias
+
+
+def _execute_together(connection, statements: list[tuple[str, list]]) -> None:
+    """Several data-modifying statements as one (PostgreSQL runs every CTE)."""
+    ctes = ", ".join(f"w{n} AS ({sql})" for n, (sql, _) in enumerate(statements))
+    with connection.cursor() as cursor:
         cursor.execute(f"WITH {ctes} SELECT 1", [p for _, params in statements for p in params])
-    announce_after_commit()
 
 
 def _order_event(order: Order, type: str, data: dict | None = None) -> Event:

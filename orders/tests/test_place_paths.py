@@ -1,6 +1,6 @@
-"""On PostgreSQL a placement writes in one statement (orders.services.
-_write_placement, inventory.services.stock_reserve_statements); the plain
-ORM path is the reference. Hypothesis places random carts — any products,
+"""On PostgreSQL a placement writes in one statement (orders.services._place
+with ONE_STATEMENT_WRITES, inventory.services.stock_reserve_statements); the
+plain ORM path is the reference. Hypothesis places random carts — any products,
 inactive and missing ones, quantities past the stock and the per-line cap,
 low-stock thresholds crossed or not, by the customer or by staff — through
 both paths from the same state and requires the same outcome: the same

@@ -28,7 +28,7 @@ ORDERS = "/api/v1/orders/"
 # and any low-stock ones, together), store the response, COMMIT.
 # On PostgreSQL the placement's writes after the order's INSERT (the
 # reservation's UPDATE and ledger rows, the lines, the history event, the
-# outbox events) go as one statement: 4 fewer (orders.services._write_placement).
+# outbox events) go as one statement: 4 fewer (orders.services._place, ONE_STATEMENT_WRITES).
 ONE_STATEMENT = 4 if connection.vendor == "postgresql" and services.ONE_STATEMENT_WRITES else 0
 # With Redis, the authentication comes from accounts.auth_cache once warm
 # (the orders API's writes never save the user): one statement fewer.
