@@ -185,9 +185,8 @@ def queries(args) -> None:
     the real Authorization header, no test transaction around it. Each request
     is made once before it is counted, so one-off work (the first connection,
     lazy imports) does not count."""
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
+    from query_count import count_queries
 
     from accounts.services import user_tokens
     from orders.models import Order
@@ -224,17 +223,7 @@ def queries(args) -> None:
         "detail": get(f"/api/v1/orders/{some_order}/"),
         "list": get("/api/v1/orders/?page_size=20"),
     }
-    results = {}
-    for name, send in requests.items():
-        send()
-        with CaptureQueriesContext(connection) as captured:
-            response = send()
-        results[name] = {
-            "queries": len(captured),
-            "status": response.status_code,
-            "sql": [query["sql"] for query in captured],
-        }
-    emit(results)
+    emit(count_queries(requests))
 
 
 # --- process ----------------------------------------------------------------------

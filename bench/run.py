@@ -187,16 +187,17 @@ def run(cmd: list, *, env=None, quiet: bool = False, check: bool = True, **kwarg
 def django_job(job: str, db: str, *args: str, **env: str) -> dict:
     """Run a bench/django_jobs.py job and return what it printed as BENCH_JSON.
     Its progress (stderr) goes to the terminal."""
-    result = run(
-        [PYTHON, BENCH / "django_jobs.py", job, *args],
-        env=base_env(DATABASE_URL=PG_URL.format(db), **env),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    env = base_env(DATABASE_URL=PG_URL.format(db), **env)
+    return job_result(BENCH / "django_jobs.py", job, args, env)
+
+
+def job_result(script: Path, job: str, args, env: dict) -> dict:
+    """Run `script job *args` and return what it printed as BENCH_JSON."""
+    result = run([PYTHON, script, job, *args], env=env, stdout=subprocess.PIPE, text=True)
     for line in reversed(result.stdout.splitlines()):
         if line.startswith("BENCH_JSON "):
             return json.loads(line.removeprefix("BENCH_JSON "))
-    raise BenchError(f"django_jobs.py {job} printed no result:\n{result.stdout[-2000:]}")
+    raise BenchError(f"{script.name} {job} printed no result:\n{result.stdout[-2000:]}")
 
 
 def psql(db: str, sql: str, /, **variables: str) -> str:
@@ -285,16 +286,7 @@ def baseline_env(db: str, secret: str, **extra: str) -> dict[str, str]:
 
 def baseline_job(job: str, db: str, secret: str, *args: str, **env: str) -> dict:
     """Run a bench/baseline/jobs.py job; what it printed as BENCH_JSON."""
-    result = run(
-        [PYTHON, BASELINE / "jobs.py", job, *args],
-        env=baseline_env(db, secret, **env),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    for line in reversed(result.stdout.splitlines()):
-        if line.startswith("BENCH_JSON "):
-            return json.loads(line.removeprefix("BENCH_JSON "))
-    raise BenchError(f"baseline/jobs.py {job} printed no result:\n{result.stdout[-2000:]}")
+    return job_result(BASELINE / "jobs.py", job, args, baseline_env(db, secret, **env))
 
 
 def ensure_baseline_seeded(db: str, orders: int, secret: str) -> int:

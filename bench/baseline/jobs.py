@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # bench/: query_count
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "baseline_project.settings")
 
 # As bench/django_jobs.py: 64 customers, one staff user, 2,000 orders for detail.
@@ -112,9 +113,8 @@ def queries(args) -> None:
     """SQL statements of one request of each scenario, as bench/django_jobs.py
     counts the project's: the real Authorization header, no test transaction,
     each request made once before the counted one."""
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
+    from query_count import count_queries
     from shop.models import Order
 
     customer_token = token(bench_user(CUSTOMER_NAME.format(0)))
@@ -141,17 +141,7 @@ def queries(args) -> None:
         "detail": get(f"/api/v1/orders/{some_order}/"),
         "list": get("/api/v1/orders/?page_size=20"),
     }
-    results = {}
-    for name, send in requests.items():
-        send()
-        with CaptureQueriesContext(connection) as captured:
-            response = send()
-        results[name] = {
-            "queries": len(captured),
-            "status": response.status_code,
-            "sql": [query["sql"] for query in captured],
-        }
-    emit(results)
+    emit(count_queries(requests))
 
 
 def main() -> None:
