@@ -494,13 +494,31 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Webhook deliveries have a queue of their own: a slow receiver never delays
-# order processing. Workers consume it too (Procfile, docker-compose.yml).
-# Texts (login codes by SMS) go on `notifications`, for the same reason.
+# Queues by workload (SPEC §12, docs/background-work.md): one kind of work
+# never waits behind another, e.g. a slow webhook receiver never delays order
+# processing. A worker (or a group of them) per queue: Procfile, compose, k8s.
+CELERY_QUEUES_BY_WORKLOAD = ("orders", "notifications", "webhooks", "maintenance")
+# Declared, so a worker started without -Q serves all four (one machine).
+CELERY_TASK_QUEUES = {
+    name: {"exchange": name, "routing_key": name} for name in CELERY_QUEUES_BY_WORKLOAD
+}
+# Every project task is named here (orders_project/tests/test_celery_queues.py
+# checks it). A task without a route, Celery's own included, goes to the
+# default queue: `maintenance`, which a worker always consumes, and where a
+# forgotten route can delay neither orders nor webhooks nor messages.
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"
 CELERY_TASK_ROUTES = {
-    "webhooks.tasks.*": {"queue": "webhooks"},
-    "accounts.tasks.sms_*": {"queue": "notifications"},
-    "backups.tasks.*": {"queue": "maintenance"},
+    "orders.tasks.process_pending_orders": {"queue": "orders"},
+    "orders.tasks.send_order_emails": {"queue": "notifications"},
+    "accounts.tasks.sms_send": {"queue": "notifications"},
+    "accounts.tasks.sms_sweep": {"queue": "notifications"},
+    "webhooks.tasks.deliver_webhooks": {"queue": "webhooks"},
+    "backups.tasks.copy_orders": {"queue": "maintenance"},
+    "backups.tasks.export_orders": {"queue": "maintenance"},
+    "inventory.tasks.send_low_stock_report": {"queue": "maintenance"},
+    "orders.tasks.housekeeping": {"queue": "maintenance"},
+    "accounts.tasks.housekeeping": {"queue": "maintenance"},
+    "webhooks.tasks.housekeeping": {"queue": "maintenance"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30

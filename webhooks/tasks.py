@@ -1,5 +1,6 @@
-"""Celery tasks of the webhooks app, on their own `webhooks` queue
-(CELERY_TASK_ROUTES): a slow receiver never delays order processing."""
+"""Celery tasks of the webhooks app. Deliveries have the `webhooks` queue to
+themselves (CELERY_TASK_ROUTES): a slow receiver never delays order
+processing. Housekeeping goes on `maintenance`."""
 
 import logging
 

@@ -159,7 +159,7 @@ def test_the_sms_tasks_are_routed_to_the_notifications_queue():
         route = app.amqp.router.route({}, name, (), {})
         assert route["queue"].name == "notifications", name
     assert app.amqp.router.route({}, "accounts.tasks.housekeeping", (), {})["queue"].name == (
-        "celery"
+        "maintenance"
     )
 
 

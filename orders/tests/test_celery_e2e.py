@@ -3,16 +3,15 @@ over the API becomes `processing` and its customer gets the confirmation, all
 through the broker. PostgreSQL and Redis (CI has both)."""
 
 import time
-import uuid
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.core import mail
 
 from accounts.tests.factories import UserFactory
 from accounts.tests.helpers import bearer_client
 from core.request_id import reset_request_id, set_request_id
+from core.testing.workers import embedded_worker, isolated_queues
 from inventory.tests.factories import ProductFactory
 from orders.models import Order, OrderEmail, OrderEvent
 from orders.statuses import OrderStatus
@@ -35,19 +34,13 @@ def wait_for(condition, timeout=20.0):
 def worker():
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.fail("this test needs the Redis broker: set REDIS_URL")
-    # A queue of its own, so nothing else on this Redis is consumed or left behind.
-    queue = f"test-e2e-{uuid.uuid4().hex}"
-    saved = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    try:
-        with start_worker(
-            app, pool="threads", concurrency=2, perform_ping_check=False, queues=[queue]
-        ) as running:
-            yield running
-    finally:
-        app.conf.task_default_queue = saved
-        with app.connection_for_write() as connection:
-            connection.default_channel.queue_delete(queue)
+    # Queues of its own (routed as in production), so nothing else on this
+    # Redis is consumed or left behind; one worker serves them all.
+    with (
+        isolated_queues(app, "test-e2e") as queues,
+        embedded_worker(app, list(queues.values()), concurrency=2) as running,
+    ):
+        yield running
 
 
 def test_an_order_placed_over_the_api_is_processed_by_a_worker_and_confirmed(worker, log_lines):

@@ -329,7 +329,8 @@ def test_the_celery_queues_length_is_read_from_the_redis_broker(client, metrics_
         broker.close()
 
     assert value(samples, "celery_queue_length", queue=queue) == 3
-    assert value(samples, "celery_queue_length", queue="celery") is not None
+    # The default queue, where a task without a route goes, is read too.
+    assert value(samples, "celery_queue_length", queue="maintenance") is not None
 
 
 def test_the_exposition_parses_as_prometheus_text(client, db):
