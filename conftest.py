@@ -29,6 +29,13 @@ def pytest_collection_modifyitems(config, items):
     )
     _skip_unless(
         items,
+        "replica",
+        available=_database_vendor() == "postgresql",
+        required_by="REQUIRE_REPLICA",
+        reason="needs PostgreSQL (a streaming replica of it is started): set DATABASE_URL",
+    )
+    _skip_unless(
+        items,
         "browser",
         available=_chromium_installed(),
         required_by="REQUIRE_BROWSER",
@@ -82,6 +89,56 @@ def _clear_cache():
     reset()
     yield
     reset()
+
+
+@pytest.fixture(scope="session")
+def replica_alias(django_db_setup, django_db_blocker):
+    """A real streaming replica of the test server (bin/pg-replica: a
+    `pg_basebackup -R` copy on REPLICA_PORT, 5433), registered as the alias
+    `replica1` over this worker's test database, built as DATABASE_REPLICA_URLS
+    builds one. The `replica` fixture turns replica reads on for a test."""
+    import subprocess
+
+    from django.conf import settings
+    from django.db import connections
+
+    from core.dbconfig import replica_config
+
+    primary = connections["default"].settings_dict
+    port = os.environ.get("REPLICA_PORT", "5433")
+    started = subprocess.run(
+        ["bash", str(Path(__file__).parent / "bin" / "pg-replica"), "start"],
+        env={**os.environ, "PRIMARY_PORT": str(primary["PORT"] or 5432), "REPLICA_PORT": port},
+        capture_output=True,
+        text=True,
+    )
+    if started.returncode != 0:
+        message = f"bin/pg-replica start failed: {started.stdout}{started.stderr}"
+        if os.environ.get("REQUIRE_REPLICA"):
+            pytest.fail(message)
+        pytest.skip(message)
+    alias = "replica1"
+    config = replica_config(
+        primary,
+        {**primary, "HOST": "127.0.0.1", "PORT": port, "OPTIONS": {}, "TEST": {}},
+        connect_timeout=1,
+    )
+    settings.DATABASES[alias] = connections.settings[alias] = config
+    yield alias
+    connections[alias].close()
+    connections.settings.pop(alias, None)
+    settings.DATABASES.pop(alias, None)
+
+
+@pytest.fixture
+def replica(replica_alias, settings):
+    """Replica reads on, for this test (SPEC §12), with fresh replica states."""
+    from core import replicas
+
+    settings.DATABASE_REPLICAS = [replica_alias]
+    replicas.reset_states()
+    yield replica_alias
+    replicas.reset_states()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from core.replicas import read_with_fallback
 from inventory.selectors import product_low_stock
 from orders.selectors import order_counts_by_status, order_revenue_by_day
 from orders.statuses import OrderStatus
@@ -89,7 +90,12 @@ def revenue_by_day(today) -> list:
 
 
 def dashboard_context(request) -> dict:
-    """The dashboard's panels that `request.user` may see."""
+    """The dashboard's panels that `request.user` may see, read from a
+    replica when one may serve the user (core/replicas.py)."""
+    return read_with_fallback(lambda: _panels(request), user=request.user)
+
+
+def _panels(request) -> dict:
     user = request.user
     context = {"dashboard": True, "currency": settings.CURRENCY}
     if user.has_perm("orders.view_order"):

@@ -41,6 +41,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
+from core.replicas import read_with_fallback
 from inventory.models import Product, StockMovement
 from orders.models import Order, OrderEvent, OrderLine
 from orders.statuses import HOLDING_STOCK
@@ -70,14 +71,18 @@ def _chunks(orders, size: int) -> Iterator[list[Order]]:
     last = 0
     while True:
         page = backup_queryset(orders.filter(pk__gt=last).order_by("pk")).select_related(None)
-        chunk = list(page[:size])
+        chunk = read_with_fallback(lambda page=page: _with_customers(list(page[:size])))
         if not chunk:
             return
-        customers = User.objects.in_bulk({order.customer_id for order in chunk})
-        for order in chunk:
-            order.customer = customers[order.customer_id]
         yield chunk
         last = chunk[-1].pk
+
+
+def _with_customers(chunk: list[Order]) -> list[Order]:
+    customers = User.objects.in_bulk({order.customer_id for order in chunk})
+    for order in chunk:
+        order.customer = customers[order.customer_id]
+    return chunk
 
 
 class _Digesting:
@@ -117,7 +122,9 @@ def orders_export(
         with gzip.GzipFile(fileobj=digesting, mode="wb", mtime=0, compresslevel=6) as compressed:
             for orders_chunk in _chunks(orders, chunk):
                 product_ids = {line.product_id for o in orders_chunk for line in o.lines.all()}
-                products = Product.objects.in_bulk(product_ids)
+                products = read_with_fallback(
+                    lambda product_ids=product_ids: Product.objects.in_bulk(product_ids)
+                )
                 for order in orders_chunk:
                     line = json.dumps(export_document(order, products), sort_keys=True)
                     compressed.write(line.encode() + b"\n")

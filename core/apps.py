@@ -9,10 +9,11 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
-        from . import backlog, task_metrics
+        from . import backlog, replicas, task_metrics
         from .metrics import register_collector
 
         # Read at each scrape of /metrics (docs/operations.md).
         register_collector("events", backlog.events_backlog)
         register_collector("celery_queues", backlog.celery_queues)
         register_collector("celery_task_runs", task_metrics.task_runs)
+        register_collector("db_replicas", replicas.replica_readings)

@@ -2,7 +2,8 @@
 
 `/healthz` says the process is up and touches nothing else. `/readyz` checks
 the database and the Celery broker, each bounded by a short timeout, and names
-the check that failed in a 503.
+the check that failed in a 503. It also reports each read replica (SPEC §12)
+without failing on one: reads skip a replica that is down or lagging.
 """
 
 import logging
@@ -16,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
+from . import replicas
 from .errors import error_document
 
 logger = logging.getLogger(__name__)
@@ -74,9 +76,25 @@ def readyz(request):
             failed.append(name)
         else:
             results[name] = "ok"
+    report = {"checks": results}
+    if settings.DATABASE_REPLICAS:
+        report["replicas"] = replica_report()
     if not failed:
-        return JsonResponse({"status": "ok", "checks": results})
+        return JsonResponse({"status": "ok", **report})
     body = error_document(
         [("service_unavailable", f"The {name} check failed.", name) for name in failed], status=503
     )
-    return JsonResponse({"status": "unavailable", "checks": results, **body}, status=503)
+    return JsonResponse({"status": "unavailable", **report, **body}, status=503)
+
+
+def replica_report() -> dict:
+    """Each replica checked now: `ok` with its lag in seconds, or `skipped`
+    with the reason (reads go to the primary meanwhile)."""
+    report = {}
+    for alias in settings.DATABASE_REPLICAS:
+        state = replicas.replica_state(alias, fresh=True)
+        entry = {"status": "ok" if state.usable else "skipped", "lag_seconds": state.lag_seconds}
+        if not state.usable:
+            entry["reason"] = state.reason
+        report[alias] = entry
+    return report

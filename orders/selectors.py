@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.models import User
 from core.filters import MAX_ID
 from core.permissions import staff_has_any_perm
+from core.replicas import read_with_fallback
 from inventory.models import Product
 
 from .models import Order, OrderEvent, OrderLine
@@ -106,19 +107,25 @@ def order_units(*, order_ids) -> dict[int, int]:
     return dict(rows)
 
 
-def order_export_rows(*, orders: QuerySet[Order], chunk_size: int = 2000) -> Iterator[Order]:
+def order_export_rows(
+    *, orders: QuerySet[Order], chunk_size: int = 2000, user=None
+) -> Iterator[Order]:
     """Every order of `orders` with its customer and lines, latest placed
     (highest id) first, fetched `chunk_size` at a time by keyset
     (`id < last`): memory stays at one chunk and no query slows down as the
-    export goes deeper."""
+    export goes deeper. Each chunk is read from a replica when one may serve
+    `user` (core/replicas.py); one failing midway hands the rest to the primary."""
     base = orders.select_related("customer").order_by("-pk")
     last_id = None
     while True:
         chunk_orders = base if last_id is None else base.filter(pk__lt=last_id)
-        chunk = list(
-            chunk_orders.prefetch_related(
-                Prefetch("lines", queryset=OrderLine.objects.order_by("id"))
-            )[:chunk_size]
+        chunk = read_with_fallback(
+            lambda chunk_orders=chunk_orders: list(
+                chunk_orders.prefetch_related(
+                    Prefetch("lines", queryset=OrderLine.objects.order_by("id"))
+                )[:chunk_size]
+            ),
+            user=user,
         )
         yield from chunk
         if len(chunk) < chunk_size:

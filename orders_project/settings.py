@@ -13,6 +13,8 @@ import environ
 from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
+from core import dbconfig
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -97,6 +99,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "core.middleware.AuthenticationMiddleware",
+    # After a signed-in user's write, their reads stay on the primary for
+    # REPLICA_PIN_SECONDS (read-your-writes; core/replicas.py).
+    "core.replicas.ReplicaPinMiddleware",
     # request.user.is_verified(): whether this session gave a second factor.
     "core.middleware.OTPMiddleware",
     "core.middleware.MessageMiddleware",
@@ -132,11 +137,39 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+# Past one machine (SPEC §12, docs/scaling.md). DATABASE_POOLER=pgbouncer when
+# DATABASE_URL is a PgBouncer in transaction mode; DATABASE_POOL=1 for
+# psycopg's pool in each process instead (not both).
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="").strip().lower()
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+# Streaming replicas (comma-separated postgres:// URLs): lag-tolerant reads go
+# there (core/replicas.py); writes, transactions and a user's reads for
+# REPLICA_PIN_SECONDS after their write stay on the primary.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=10)
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=30.0)
+# How long a replica's state (answers, lag) is trusted before it is asked again.
+REPLICA_CHECK_SECONDS = env.float("REPLICA_CHECK_SECONDS", default=5.0)
+if DATABASES["default"]["ENGINE"] == dbconfig.POSTGRESQL:
     # An unreachable database must fail a request quickly, not hang it.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
+    dbconfig.postgres_options(
+        DATABASES["default"],
+        connect_timeout=env.int("DATABASE_CONNECT_TIMEOUT", default=2),
+        pooler=DATABASE_POOLER,
+        pool={
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
+        }
+        if DATABASE_POOL
+        else None,
     )
+    for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+        DATABASES[f"replica{_number}"] = dbconfig.replica_config(
+            DATABASES["default"],
+            env.db_url_config(_url),
+            connect_timeout=env.int("REPLICA_CONNECT_TIMEOUT", default=1),
+        )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the worker and beat share the file in `make run`: WAL lets
     # readers run beside a writer, IMMEDIATE takes the write lock up front so
@@ -148,6 +181,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+if (DATABASE_REPLICA_URLS or DATABASE_POOLER or DATABASE_POOL) and (
+    DATABASES["default"]["ENGINE"] != dbconfig.POSTGRESQL
+):
+    raise ImproperlyConfigured(
+        "DATABASE_REPLICA_URLS, DATABASE_POOLER and DATABASE_POOL need a PostgreSQL DATABASE_URL."
+    )
+# The replicas' aliases; the router keeps every write on the primary.
+DATABASE_REPLICAS = [alias for alias in DATABASES if alias.startswith("replica")]
+DATABASE_ROUTERS = ["core.replicas.PrimaryReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -161,6 +203,9 @@ AUTHENTICATION_BACKENDS = [
 
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=1.0)
+if DATABASE_REPLICAS and not REDIS_URL:
+    # Read-your-writes pins a user to the primary in Redis, for every process.
+    raise ImproperlyConfigured("DATABASE_REPLICA_URLS needs REDIS_URL (read-your-writes pins).")
 
 if REDIS_URL:
     CACHES = {

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from core.openapi import client_error_response
 from core.permissions import StaffModelPermissions, staff_permission
+from core.replicas import ReplicaListMixin, read_with_fallback
 
 from .. import selectors, services
 from ..filters import ProductFilter
@@ -32,6 +33,7 @@ ProductInUseResponse = client_error_response(409, "product_in_use")
     ["invalid", "min_value"], field_name="page_size", actions=["list", "stock_movements"]
 )
 class ProductViewSet(
+    ReplicaListMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
@@ -134,6 +136,8 @@ class ProductViewSet(
         filter_backends=[],
     )
     def stock_movements(self, request, pk=None):
-        movements = selectors.stock_movement_list(product=self.get_object())
-        page = self.paginate_queryset(movements)
-        return self.get_paginated_response(s.StockMovementSerializer(page, many=True).data)
+        def read():
+            page = self.paginate_queryset(selectors.stock_movement_list(product=self.get_object()))
+            return self.get_paginated_response(s.StockMovementSerializer(page, many=True).data)
+
+        return read_with_fallback(read, user=request.user)

@@ -13,6 +13,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from core.openapi import client_error_response
+from core.replicas import ReplicaListMixin, read_with_fallback
 
 from .. import cache, idempotency, selectors, services
 from ..filters import OrderFilter
@@ -58,7 +59,9 @@ moved = OpenApiResponse(
 @extend_validation_errors(
     ["invalid", "min_value"], field_name="page_size", actions=["list", "events"]
 )
-class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class OrderViewSet(
+    ReplicaListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Orders: customers place and follow their own, staff run all of them.
     Another customer's order answers 404."""
 
@@ -202,6 +205,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def events(self, request, pk=None):
-        events = selectors.order_event_list(order=self.get_object())
-        page = self.paginate_queryset(events)
-        return self.get_paginated_response(s.OrderEventSerializer(page, many=True).data)
+        def read():
+            page = self.paginate_queryset(selectors.order_event_list(order=self.get_object()))
+            return self.get_paginated_response(s.OrderEventSerializer(page, many=True).data)
+
+        return read_with_fallback(read, user=request.user)
