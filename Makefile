@@ -11,7 +11,7 @@ MANAGE := $(BIN)/python manage.py
 DEMO_ADMIN_EMAIL ?= admin@example.com
 DEMO_ADMIN_PASSWORD ?= admin-demo-password
 
-.PHONY: run install test test-fast lint format clean fuzz bench soak
+.PHONY: run install test test-fast lint format clean fuzz bench bench-scale soak
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,8 @@ install: $(STAMP)
 	@echo "Wrote .env (DEBUG=1 and a generated SECRET_KEY)"
 
 # Local development: SQLite, a file-system broker, the demo data, and the web
-# server, a Celery worker and beat under honcho (Procfile). Ctrl-C stops all three.
+# server, a Celery worker per queue and beat under honcho (Procfile). Ctrl-C
+# stops them all.
 run: $(STAMP) .env
 	$(MANAGE) migrate --noinput
 	@$(MANAGE) ensure_demo_admin --email "$(DEMO_ADMIN_EMAIL)" --password "$(DEMO_ADMIN_PASSWORD)"
@@ -39,7 +40,7 @@ run: $(STAMP) .env
 	@echo "  Orders on http://127.0.0.1:8000  (API docs /api/docs/, admin /admin/)"
 	@echo "  Admin login:    $(DEMO_ADMIN_EMAIL) / $(DEMO_ADMIN_PASSWORD)"
 	@echo "  Customer login: customer@example.com / customer-demo-password"
-	@echo "  Ctrl-C stops the web server, the worker and beat."
+	@echo "  Ctrl-C stops the web server, the workers and beat."
 	@echo ""
 	@$(BIN)/python bin/dev
 
@@ -58,6 +59,13 @@ test-fast: $(STAMP)
 # BENCH_ARGS="--quick" for a short smoke run, "--no-baseline" for the project alone.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Scale rehearsal on this machine (see bench/scale.py): one web group against
+# two behind nginx, each without and with the streaming replica
+# (bin/pg-replica), and one `orders` worker against two; results in
+# bench/results/scale-last.md. BENCH_ARGS="--quick" for a smoke run.
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 
 # Soak test, run by hand (not in CI): the whole stack (gunicorn, Celery worker
 # and beat, PostgreSQL, Redis) under mixed load for 10 minutes, then the stock
