@@ -1,7 +1,10 @@
+import contextlib
+import fcntl
 import io
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -91,6 +94,21 @@ def _clear_cache():
     reset()
 
 
+REPLICA_LOCK = Path(tempfile.gettempdir()) / "orders-pg-replica.lock"
+
+
+@contextlib.contextmanager
+def _replica_lock():
+    """One test at a time drives the replica, across pytest-xdist's workers
+    (they pause its replay and stop it): an exclusive lock on a file."""
+    with REPLICA_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def replica_alias(django_db_setup, django_db_blocker):
     """A real streaming replica of the test server (bin/pg-replica: a
@@ -106,12 +124,13 @@ def replica_alias(django_db_setup, django_db_blocker):
 
     primary = connections["default"].settings_dict
     port = os.environ.get("REPLICA_PORT", "5433")
-    started = subprocess.run(
-        ["bash", str(Path(__file__).parent / "bin" / "pg-replica"), "start"],
-        env={**os.environ, "PRIMARY_PORT": str(primary["PORT"] or 5432), "REPLICA_PORT": port},
-        capture_output=True,
-        text=True,
-    )
+    with _replica_lock():
+        started = subprocess.run(
+            [str(Path(__file__).parent / "bin" / "pg-replica"), "start"],
+            env={**os.environ, "PRIMARY_PORT": str(primary["PORT"] or 5432), "REPLICA_PORT": port},
+            capture_output=True,
+            text=True,
+        )
     if started.returncode != 0:
         message = f"bin/pg-replica start failed: {started.stdout}{started.stderr}"
         if os.environ.get("REQUIRE_REPLICA"):
@@ -132,13 +151,15 @@ def replica_alias(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def replica(replica_alias, settings):
-    """Replica reads on, for this test (SPEC §12), with fresh replica states."""
+    """Replica reads on, for this test (SPEC §12), with fresh replica states;
+    no other test drives the replica meanwhile (_replica_lock)."""
     from core import replicas
 
     settings.DATABASE_REPLICAS = [replica_alias]
-    replicas.reset_states()
-    yield replica_alias
-    replicas.reset_states()
+    with _replica_lock():
+        replicas.reset_states()
+        yield replica_alias
+        replicas.reset_states()
 
 
 @pytest.fixture

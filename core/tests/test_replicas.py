@@ -30,8 +30,6 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.replica,
     pytest.mark.slow,
-    # Tests pause and stop the one replica: never two at once.
-    pytest.mark.xdist_group("replica"),
     pytest.mark.django_db(transaction=True, databases=["default", "replica1"]),
 ]
 
