@@ -206,11 +206,13 @@ def test_a_webhook_receiver_that_hangs_does_not_delay_order_processing(receiver,
             deliver_webhooks.delay()
         # The webhooks worker's only thread is in the first send, which hangs;
         # the other runs wait in its queue.
-        receiver.wait_for(1, timeout=10)
+        receiver.wait_for(1, timeout=30)
 
         started = time.monotonic()
         process_pending_orders.delay()
-        assert wait_for(lambda: all_processing(ids), timeout=5), "processing waited"
+        # The receiver hangs up to 60 s: processing done while it still hangs
+        # (asserted below) is the proof; the 20 s only bound a loaded machine.
+        assert wait_for(lambda: all_processing(ids), timeout=20), "processing waited"
         took = time.monotonic() - started
 
         # All the while the receiver hung, unanswered, with the webhooks
@@ -218,7 +220,7 @@ def test_a_webhook_receiver_that_hangs_does_not_delay_order_processing(receiver,
         assert receiver.answered == 0 and len(receiver.received) == 1
         assert waiting(queues["webhooks"]) >= 1
         runs = list(ran)
-    assert took < 5
+    assert took < 20
     ((_, sending_queue, sending_thread),) = [run for run in runs if run[0] == deliver_webhooks.name]
     ((_, processing_queue, processing_thread),) = [
         run for run in runs if run[0] == process_pending_orders.name
@@ -237,7 +239,7 @@ def test_with_one_worker_for_both_queues_the_same_receiver_would_hold_processing
     with workers(receiver, shared=["webhooks", "orders"]) as queues:
         ids = pending_orders(3)
         deliver_webhooks.delay()
-        receiver.wait_for(1, timeout=10)
+        receiver.wait_for(1, timeout=30)
 
         process_pending_orders.delay()
         assert not wait_for(lambda: all_processing(ids), timeout=2)
