@@ -42,6 +42,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
 from core.replicas import read_with_fallback
+from inventory.cache import products_changed
 from inventory.models import Product, StockMovement
 from orders.models import Order, OrderEvent, OrderLine
 from orders.statuses import HOLDING_STOCK
@@ -422,6 +423,7 @@ class _Restorer:
                 stock_reserved=F("stock_reserved") + self.held[product_id],
             )
         StockMovement.objects.bulk_create(movements)
+        products_changed(touched)
 
 
 def orders_restore(

@@ -124,10 +124,20 @@ def _available() -> RedisCache | None:
 
 class VersionedCache:
     """Entries `<prefix>:<key>` of bytes built by a caller's function. The
-    prefix may be a function, asked each time (it may depend on settings)."""
+    prefix may be a function, asked each time (it may depend on settings).
 
-    def __init__(self, prefix: str | Callable[[], str], *, ttl: int):
+    `skip_while_paused`: an invalidation while Redis is paused (it failed
+    moments ago) is not tried, and one that fails pauses it, so a hot write
+    path never waits on a Redis that hangs; a change made meanwhile may then
+    show in an older entry once Redis answers again, until the entry expires
+    (`ttl`: keep it short for such a cache). Without it, every invalidation
+    is tried, whatever it costs."""
+
+    def __init__(
+        self, prefix: str | Callable[[], str], *, ttl: int, skip_while_paused: bool = False
+    ):
         self._prefix, self.ttl = prefix, ttl
+        self.skip_while_paused = skip_while_paused
         self._scripts: dict = {}
 
     @property
@@ -189,6 +199,8 @@ class VersionedCache:
         cache = caches[DEFAULT_CACHE_ALIAS]
         if not keys or not isinstance(cache, RedisCache):
             return
+        if self.skip_while_paused and redis_paused():
+            return
         try:
             client = redis_client(cache)
             entries = [self._keys(cache, key)[0] for key in keys]
@@ -196,6 +208,9 @@ class VersionedCache:
             for start in range(0, len(entries), 500):
                 invalidate(keys=entries[start : start + 500], args=[TOMBSTONE_TTL], client=client)
         except RedisError as exc:
+            if self.skip_while_paused:
+                pause_redis(f"{self.prefix} invalidation", exc)
+                return
             # Not paused: the next write tries again. The entries expire (ttl).
             logger.error("Could not invalidate %s entries %s: %s", self.prefix, keys[:10], exc)
 

@@ -8,6 +8,10 @@ class InventoryConfig(AppConfig):
     def ready(self):
         from core.schedules import connect_schedules
 
+        from . import cache
         from .schedules import schedules
 
         connect_schedules(self, schedules)
+        # Product detail JSON in Redis: any ORM save or delete of a product
+        # invalidates it (the services' bulk updates do it themselves).
+        cache.connect()

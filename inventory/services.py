@@ -18,6 +18,7 @@ from core.events import event, events_record
 from core.models import Event
 from core.permissions import require_staff_perm
 
+from .cache import products_changed
 from .exceptions import (
     DuplicateSku,
     InsufficientStock,
@@ -143,6 +144,7 @@ def stock_adjust(
     Product.objects.filter(pk=locked.pk).update(
         stock_on_hand=F("stock_on_hand") + delta, updated_at=now
     )
+    products_changed([locked.pk])
     product.stock_on_hand, product.stock_reserved = on_hand, locked.stock_reserved
     product.updated_at = now
     movement = StockMovement.objects.create(
@@ -278,6 +280,7 @@ def _update_stock(*, on_hand: Mapping[int, int] | None = None, reserved=None):
     if changes:
         ids = set(on_hand or ()) | set(reserved or ())
         Product.objects.filter(pk__in=ids).update(**changes, updated_at=now)
+        products_changed(ids)
     return now
 
 
@@ -331,5 +334,6 @@ def stock_reserve_statements(
         [now, *(value for pair in deltas for value in pair)],
     )
     _reserved_in_memory(products, lines, now)
+    products_changed(lines)
     movements = insert_statement(_movements(Kind.RESERVE, lines, order, actor), connection)
     return [update, movements]

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +38,44 @@ def run_together(count: int, work):
 
     with ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(task, range(count)))
+
+
+def assert_no_read_older_than_a_change(*, read, write, changes: int, readers: int = 3, start=0):
+    """Readers call `read()` (a number that grows with each change) in a loop
+    while a writer calls `write(n)` for n = 1..`changes`, then reads its own
+    change. Asserts the writer saw each change at once, and that every read
+    that started after change n had returned showed n or later."""
+    done: list[tuple[float, int]] = []  # (when change n had returned, n)
+    stop = threading.Event()
+
+    def reader(_):
+        seen = []
+        while not stop.is_set():
+            started = time.monotonic()
+            seen.append((started, read()))
+        return seen
+
+    def writer():
+        try:
+            for n in range(1, changes + 1):
+                write(n)
+                done.append((time.monotonic(), start + n))
+                assert read() == start + n
+        finally:
+            stop.set()
+            connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reads = run_together(readers, reader)
+    thread.join()
+    assert len(done) == changes, "the writer failed"
+    for seen in reads:
+        assert not isinstance(seen, Exception), seen
+        assert len(seen) > 5
+        for started, value in seen:
+            latest = max((n for finished, n in done if finished < started), default=start)
+            assert value >= latest, (started, value, latest)
 
 
 def assert_error(

@@ -8,6 +8,7 @@ import time
 import pytest
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import RedisError
 
 from core import cache as versioned
 from core.cache import VersionedCache
@@ -113,3 +114,22 @@ def test_without_redis_every_read_builds_and_nothing_fails(entries, settings):
     assert entries.get_or_build(1, source.read) == b"1"
     assert source.reads == 2
     assert versioned._down_until[0] > time.monotonic()  # paused, not retried per request
+
+
+def test_a_cache_that_skips_while_paused_never_waits_on_redis(monkeypatch):
+    """Invalidations of a `skip_while_paused` cache are not tried while the
+    breaker is open; one that fails opens it."""
+    calls = []
+
+    def failing_client(cache):
+        calls.append(cache)
+        raise RedisError("hangs")
+
+    monkeypatch.setattr(versioned, "redis_client", failing_client)
+    skipping = VersionedCache("test:skipping", ttl=5, skip_while_paused=True)
+    skipping.invalidate(["a"])
+    assert len(calls) == 1 and versioned.redis_paused()
+    skipping.invalidate(["b"])
+    assert len(calls) == 1  # paused: not tried
+    VersionedCache("test:trying", ttl=5).invalidate(["c"])
+    assert len(calls) == 2  # the default tries whatever the breaker says

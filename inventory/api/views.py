@@ -1,14 +1,16 @@
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from core.openapi import client_error_response
 from core.permissions import StaffModelPermissions, staff_permission
 from core.replicas import ReplicaListMixin, read_with_fallback
 
-from .. import selectors, services
+from .. import cache, selectors, services
 from ..filters import ProductFilter
 from . import serializers as s
 
@@ -53,10 +55,26 @@ class ProductViewSet(
     def get_queryset(self):
         return selectors.product_list(user=self.request.user)
 
+    def filter_queryset(self, queryset):
+        # The filters are the list's query parameters; one product (and
+        # acting on it) needs none of them, as the cached detail ignores them.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     def get_serializer_class(self):
         if self.request and selectors.can_see_stock(self.request.user):
             return s.StaffProductSerializer
         return s.ProductSerializer
+
+    def retrieve(self, request, pk=None):
+        # The product's JSON from the cache (inventory/cache.py), or rendered
+        # and stored: the same bytes, and the same 404, as get_object() and
+        # the serializer (the view's permissions have no object-level rule).
+        body = cache.product_detail_json(
+            pk=int(pk), staff=selectors.can_see_stock(request.user), render=_render_product
+        )
+        if body is None:
+            raise Http404("No Product matches the given query.")
+        return HttpResponse(body, content_type="application/json")
 
     @extend_schema(
         request=s.ProductWriteSerializer,
@@ -141,3 +159,13 @@ class ProductViewSet(
             return self.get_paginated_response(s.StockMovementSerializer(page, many=True).data)
 
         return read_with_fallback(read, user=request.user)
+
+
+_json = JSONRenderer().render
+
+
+def _render_product(product, staff: bool) -> bytes:
+    """What `retrieve` on the database path answers: the viewer's serializer
+    through DRF's JSON renderer."""
+    serializer = s.StaffProductSerializer if staff else s.ProductSerializer
+    return _json(serializer(product).data)

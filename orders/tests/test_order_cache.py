@@ -4,18 +4,17 @@ change — for the writer at once, for other readers within a second (here:
 from the moment the change's commit returns)."""
 
 import threading
-import time
 
 import pytest
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
 
 from accounts.tests.factories import StaffFactory, UserFactory
 from accounts.tests.helpers import bearer_client
-from core.testing import run_together
+from core.testing import assert_no_read_older_than_a_change
 from inventory.tests.factories import ProductFactory
 from orders import services
 from orders.api.serializers import OrderSerializer
@@ -120,38 +119,17 @@ def test_under_concurrent_reads_no_read_after_a_change_shows_the_old_state(custo
     read that starts after a change has returned shows that change or a later
     one, and so does the writer's own read."""
     staff = StaffFactory(perms=["orders.view_order"])
-    changes: list[tuple[float, int]] = []  # (when the change had returned, its number)
-    stop = threading.Event()
+    writer, clients = bearer_client(customer), threading.local()
 
-    def reader(_):
-        client, seen = bearer_client(staff), []
-        while not stop.is_set():
-            started = time.monotonic()
-            notes = client.get(url(order)).json()["notes"]
-            seen.append((started, int(notes) if notes.isdigit() else 0))
-        return seen
+    def read() -> int:
+        if not hasattr(clients, "staff"):
+            clients.staff = bearer_client(staff)  # one client a thread
+        notes = clients.staff.get(url(order)).json()["notes"]
+        return int(notes) if notes.isdigit() else 0
 
-    def writer():
-        client = bearer_client(customer)
-        try:
-            for n in range(1, 31):
-                assert client.patch(url(order), {"notes": str(n)}, format="json").status_code == 200
-                changes.append((time.monotonic(), n))
-                assert client.get(url(order)).json()["notes"] == str(n)
-        finally:
-            stop.set()
-            connections.close_all()
+    def write(n):
+        assert writer.patch(url(order), {"notes": str(n)}, format="json").status_code == 200
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    reads = run_together(3, reader)
-    thread.join()
-    assert len(changes) == 30
-    for seen in reads:
-        assert not isinstance(seen, Exception), seen
-        assert len(seen) > 10
-        for started, value in seen:
-            latest = max((n for done, n in changes if done < started), default=0)
-            assert value >= latest, (started, value, latest)
+    assert_no_read_older_than_a_change(read=read, write=write, changes=30)
     services.order_update_details(order=order.pk, actor=customer, notes="final")
     assert bearer_client(staff).get(url(order)).json()["notes"] == "final"

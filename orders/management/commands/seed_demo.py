@@ -27,6 +27,7 @@ from tqdm import tqdm
 from accounts.models import User
 from core.commands import DevelopmentCommand
 from inventory import services as inventory
+from inventory.cache import products_changed
 from inventory.locks import lock_products
 from inventory.models import MAX_STOCK, Product, StockMovement
 from orders.models import Order, OrderEvent, OrderLine
@@ -417,6 +418,7 @@ class OrderSeeder:
                     stock_reserved=F("stock_reserved") + held[product.pk],
                     updated_at=now,
                 )
+                products_changed([product.pk])
         self.restocked += sum(restock.values())
 
     def plan(self, products, now) -> Plan:
