@@ -38,6 +38,12 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
 )
+# On Kubernetes the pod's own address (the downward API's status.podIP, set
+# by deploy/k8s/): Prometheus scrapes pods by address, so its requests carry
+# that address as their Host. No other address is allowed by this.
+POD_IP = env.str("POD_IP", default="").strip()
+if POD_IP:
+    ALLOWED_HOSTS.append(f"[{POD_IP}]" if ":" in POD_IP else POD_IP)
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_HEADERS = (*default_cors_headers, "x-api-key", "idempotency-key", "x-request-id")
 CORS_EXPOSE_HEADERS = ["X-Request-ID", "Idempotent-Replayed", "Retry-After"]

@@ -376,7 +376,9 @@ def test_settings_come_from_the_config_map_and_the_secret(target):
                 {"secretRef": {"name": SECRET_NAME}},
             ], where
             for entry in container.get("env", []):
-                if "valueFrom" in entry:
+                if entry["name"] == "POD_IP":  # the pod's own address, from the downward API
+                    assert entry["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+                elif "valueFrom" in entry:
                     assert entry["valueFrom"]["secretKeyRef"]["name"] == SECRET_NAME, where
                 else:
                     assert not SECRET_LIKE.search(entry["name"]) or not entry["value"], where
@@ -407,7 +409,7 @@ def test_every_variable_in_the_manifests_is_one_the_app_reads(target):
         for container in containers(workload):
             for entry in container.get("env", []):
                 names.add(entry["name"])
-                if "valueFrom" in entry:
+                if "secretKeyRef" in entry.get("valueFrom", {}):
                     referenced_keys.add(entry["valueFrom"]["secretKeyRef"]["key"])
     if target == PRODUCTION:
         # The Secret's keys become variables too (envFrom), but for those only

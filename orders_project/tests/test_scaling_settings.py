@@ -147,3 +147,10 @@ def test_with_the_pool_many_requests_share_a_few_connections():
     stats = json.loads(result.stdout.strip().splitlines()[-1])
     assert stats["requests_num"] >= 160
     assert stats["connections_num"] <= 4
+
+
+def test_the_pods_own_address_is_an_allowed_host():
+    ipv4 = settings_of({**POSTGRES, "POD_IP": "10.2.3.4"}, "ALLOWED_HOSTS")
+    assert ipv4 == {"ALLOWED_HOSTS": "['orders.example.com', '10.2.3.4']"}
+    ipv6 = settings_of({**POSTGRES, "POD_IP": "fd00::7"}, "ALLOWED_HOSTS")
+    assert ipv6 == {"ALLOWED_HOSTS": "['orders.example.com', '[fd00::7]']"}
