@@ -140,7 +140,7 @@ def replica_alias(django_db_setup, django_db_blocker):
     config = replica_config(
         primary,
         {**primary, "HOST": "127.0.0.1", "PORT": port, "OPTIONS": {}, "TEST": {}},
-        connect_timeout=1,
+        connect_timeout=2,
     )
     settings.DATABASES[alias] = connections.settings[alias] = config
     yield alias

@@ -115,7 +115,8 @@ def pause_redis(what: str, exc: Exception) -> None:
     logger.warning("Redis unavailable (%s); not asked for %ss: %s", what, DOWN_PAUSE, exc)
 
 
-def _available() -> RedisCache | None:
+def available_cache() -> RedisCache | None:
+    """The default cache when it is Redis and not paused (see pause_redis), else None."""
     cache = caches[DEFAULT_CACHE_ALIAS]
     if not isinstance(cache, RedisCache) or redis_paused():
         return None
@@ -157,7 +158,7 @@ class VersionedCache:
     def get_or_build(self, key, build: Callable[[], bytes]) -> bytes:
         """The entry for `key`, or `build()` (stored when no change happened
         since this call began)."""
-        cache = _available()
+        cache = available_cache()
         if cache is None:
             return build()
         try:

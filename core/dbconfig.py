@@ -50,8 +50,9 @@ def replica_config(primary: dict, replica: dict, *, connect_timeout: int) -> dic
     - every session is read-only (`default_transaction_read_only`), so a write
       sent to a replica by mistake fails there even if the address points at
       a primary;
-    - a shorter connect timeout: a replica that does not answer is skipped,
-      and a request should not wait long to find out;
+    - its own connect timeout (REPLICA_CONNECT_TIMEOUT; libpq waits at
+      least 2 s): a replica that does not answer is skipped, and a request
+      should not wait long to find out;
     - in the test suite it mirrors the primary's test database (Django's
       `TEST["MIRROR"]`): a real streaming replica of the test server has it.
     """

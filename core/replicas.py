@@ -36,12 +36,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
-from django.core.cache import DEFAULT_CACHE_ALIAS, caches
-from django.core.cache.backends.redis import RedisCache
 from django.db import DEFAULT_DB_ALIAS, Error, connections
 from redis.exceptions import RedisError
 
-from .cache import pause_redis, redis_client, redis_paused
+from .cache import available_cache, pause_redis, redis_client
 from .metrics import Reading
 
 logger = logging.getLogger(__name__)
@@ -94,26 +92,24 @@ class PrimaryReplicaRouter:
 # --- Read-your-writes: pins in Redis -------------------------------------------------
 
 
-def _pin_key(user_id) -> str:
-    return f"orders:replica-pin:{user_id}"
-
-
-def _redis():
-    cache = caches[DEFAULT_CACHE_ALIAS]
-    if not isinstance(cache, RedisCache) or redis_paused():
-        return None
-    return redis_client(cache)
+def _pin(user_id):
+    """(a Redis client, the user's pin key), or (None, None) while Redis is
+    not there to ask (not configured, or paused after a failure)."""
+    cache = available_cache()
+    if cache is None:
+        return None, None
+    return redis_client(cache), cache.make_and_validate_key(f"replica-pin:{user_id}")
 
 
 def pin_to_primary(user_id) -> None:
     """The user wrote: their reads go to the primary for REPLICA_PIN_SECONDS."""
     if not settings.DATABASE_REPLICAS:
         return
-    client = _redis()
+    client, key = _pin(user_id)
     if client is None:
         return  # is_pinned() answers "pinned" while Redis is away
     try:
-        client.set(_pin_key(user_id), b"1", ex=max(1, settings.REPLICA_PIN_SECONDS))
+        client.set(key, b"1", ex=max(1, settings.REPLICA_PIN_SECONDS))
     except (RedisError, OSError) as exc:
         pause_redis("replica pin", exc)
 
@@ -121,11 +117,11 @@ def pin_to_primary(user_id) -> None:
 def is_pinned(user_id) -> bool:
     """Whether the user wrote in the last REPLICA_PIN_SECONDS. Without an
     answer from Redis: yes (the primary is always right)."""
-    client = _redis()
+    client, key = _pin(user_id)
     if client is None:
         return True
     try:
-        return bool(client.exists(_pin_key(user_id)))
+        return bool(client.exists(key))
     except (RedisError, OSError) as exc:
         pause_redis("replica pin", exc)
         return True
@@ -193,18 +189,18 @@ def _check(alias: str) -> ReplicaState:
     return ReplicaState(alias, True, lag, "", "", now)
 
 
-def replica_state(alias: str, *, fresh: bool = False) -> ReplicaState:
+def replica_state(alias: str) -> ReplicaState:
     """The replica's state, checked at most once per REPLICA_CHECK_SECONDS
     in this process: one thread checks while the others go on with the last
-    answer. `fresh`: check now (/readyz)."""
+    answer (the first check ever is waited for)."""
     state = _states.get(alias)
-    if not fresh and state is not None and not _expired(state):
+    if state is not None and not _expired(state):
         return state
-    if not _checking.acquire(blocking=state is None or fresh):
+    if not _checking.acquire(blocking=state is None):
         return state  # another thread is checking it
     try:
         state = _states.get(alias)
-        if not fresh and state is not None and not _expired(state):
+        if state is not None and not _expired(state):
             return state  # checked by another thread while this one waited
         new = _check(alias)
         _record(new, previous=state)

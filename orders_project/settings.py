@@ -174,7 +174,7 @@ if DATABASES["default"]["ENGINE"] == dbconfig.POSTGRESQL:
         DATABASES[f"replica{_number}"] = dbconfig.replica_config(
             DATABASES["default"],
             env.db_url_config(_url),
-            connect_timeout=env.int("REPLICA_CONNECT_TIMEOUT", default=1),
+            connect_timeout=env.int("REPLICA_CONNECT_TIMEOUT", default=2),
         )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the worker and beat share the file in `make run`: WAL lets
