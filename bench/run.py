@@ -200,12 +200,13 @@ def job_result(script: Path, job: str, args, env: dict) -> dict:
     raise BenchError(f"{script.name} {job} printed no result:\n{result.stdout[-2000:]}")
 
 
-def psql(db: str, sql: str, /, **variables: str) -> str:
-    """Run `sql` in `db`; `variables` are psql variables, quoted in the SQL as
-    :'name' (so they are never pasted into it). Fed on stdin: psql -c would
-    not substitute them."""
+def psql(db: str, sql: str, /, *, port: int | None = None, **variables: str) -> str:
+    """Run `sql` in `db` (on another server than the primary with `port`);
+    `variables` are psql variables, quoted in the SQL as :'name' (so they are
+    never pasted into it). Fed on stdin: psql -c would not substitute them."""
     settings = [f"--set={name}={value}" for name, value in variables.items()]
-    cmd = ["psql", *PG, "-d", db, "-v", "ON_ERROR_STOP=1", "-X", "-At", *settings]
+    server = [*PG, "-p", str(port)] if port else PG
+    cmd = ["psql", *server, "-d", db, "-v", "ON_ERROR_STOP=1", "-X", "-At", *settings]
     return run(cmd, quiet=True, input=sql).stdout
 
 
@@ -550,11 +551,11 @@ def group_pids(pgid: int) -> list[int]:
     return pids
 
 
-def backend_pids(db: str) -> list[int]:
+def backend_pids(db: str, *, port: int | None = None) -> list[int]:
     sql = (
         "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname = :'db'"
     )
-    return [int(pid) for pid in psql("postgres", sql, db=db).split()]
+    return [int(pid) for pid in psql("postgres", sql, port=port, db=db).split()]
 
 
 @functools.cache

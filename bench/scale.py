@@ -134,12 +134,6 @@ def redis_url(number: int) -> str:
 # --- the replica --------------------------------------------------------------------
 
 
-def replica_psql(db: str, sql: str, /, **variables: str) -> str:
-    settings = [f"--set={name}={value}" for name, value in variables.items()]
-    cmd = ["psql", *bench.PG, "-p", str(REPLICA_PORT), "-d", db, "-v", "ON_ERROR_STOP=1"]
-    return bench.run([*cmd, "-X", "-At", *settings], quiet=True, input=sql).stdout
-
-
 def replica_start() -> float:
     """`bin/pg-replica start` (makes it, starts it, or finds it running); seconds."""
     started = time.monotonic()
@@ -155,19 +149,12 @@ def replica_catch_up(what: str, timeout: float = 300) -> float:
     lsn = bench.psql("postgres", "SELECT pg_current_wal_lsn()").strip()
     sql = "SELECT pg_last_wal_replay_lsn() >= :'lsn'::pg_lsn"
     while time.monotonic() - started < timeout:
-        if replica_psql("postgres", sql, lsn=lsn).strip() == "t":
+        if bench.psql("postgres", sql, port=REPLICA_PORT, lsn=lsn).strip() == "t":
             took = time.monotonic() - started
             log(f"replica: replayed {what} (up to {lsn}) after {took:.1f} s")
             return took
         time.sleep(0.2)
     raise BenchError(f"the replica did not replay up to {lsn} within {timeout:.0f} s")
-
-
-def replica_backend_pids(db: str) -> list[int]:
-    sql = (
-        "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname = :'db'"
-    )
-    return [int(pid) for pid in replica_psql("postgres", sql, db=db).split()]
 
 
 def replica_postmaster_pid() -> int | None:
@@ -178,7 +165,7 @@ def replica_postmaster_pid() -> int | None:
 
 def xacts(db: str, *, replica: bool) -> int:
     sql = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = :'db'"
-    out = replica_psql("postgres", sql, db=db) if replica else bench.psql("postgres", sql, db=db)
+    out = bench.psql("postgres", sql, port=REPLICA_PORT if replica else None, db=db)
     return int(out.strip() or 0)
 
 
@@ -373,7 +360,7 @@ class Meter:
             "pg_ended": bench.exited_children_cpu(bench.postmaster_pid()),
             "pg": bench.cpu_of(bench.backend_pids(self.db)),
             "rep_ended": bench.exited_children_cpu(replica_postmaster_pid()),
-            "rep": bench.cpu_of(replica_backend_pids(self.db)),
+            "rep": bench.cpu_of(bench.backend_pids(self.db, port=REPLICA_PORT)),
             "xact_pg": xacts(self.db, replica=False),
             "xact_rep": xacts(self.db, replica=True),
         }
@@ -1081,7 +1068,7 @@ def main() -> int:
             log(f"replica: bin/pg-replica start (port {REPLICA_PORT}, {REPLICA_DIR})")
             res["notes"].append(f"bin/pg-replica start took {replica_start():.1f} s.")
             took = replica_catch_up("the seed")
-            count = int(replica_psql(db, "SELECT count(*) FROM orders_order"))
+            count = int(bench.psql(db, "SELECT count(*) FROM orders_order", port=REPLICA_PORT))
             if count != res["orders"]:
                 raise BenchError(f"the replica has {count} orders, the primary {res['orders']}")
             data, info = bench.prepare(db, secret, tmp)  # flushes Redis database 6

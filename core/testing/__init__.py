@@ -1,6 +1,7 @@
 """Helpers shared by the test suites of every app."""
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -114,6 +115,18 @@ def run_python(args: list[str], settings_module: str = "orders_project.settings"
         text=True,
         timeout=120,
     )
+
+
+def settings_of(env: dict, *names: str) -> dict[str, str]:
+    """repr() of each settings expression (`"DATABASES['default']['HOST']"`),
+    read in one fresh process started with `env` (run_python)."""
+    code = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        f"print(json.dumps({{n: repr(eval('s.' + n)) for n in {list(names)!r}}}))"
+    )
+    result = run_python(["-c", code], **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def messages_of(response) -> list[str]:

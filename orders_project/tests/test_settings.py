@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.testing import run_python
+from core.testing import run_python, settings_of
 
 pytestmark = pytest.mark.slow
 
@@ -14,16 +14,7 @@ PRODUCTION = {
 
 
 def show(setting: str, **env) -> str:
-    result = run_python(
-        [
-            "-c",
-            f"import django; django.setup(); from django.conf import settings; "
-            f"print(repr(settings.{setting}))",
-        ],
-        **env,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return settings_of(env, setting)[setting]
 
 
 def test_production_refuses_to_start_without_a_secret_key():
